@@ -1,0 +1,46 @@
+"""The exception tree. Every message says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class FuretError(Exception):
+    """Base of every error furet raises on purpose; the CLI prints it without a traceback."""
+
+    #: HTTP status the API maps this error to.
+    status_code = 400
+
+
+class NotFoundError(FuretError):
+    status_code = 404
+
+
+class AlreadyExistsError(FuretError):
+    status_code = 409
+
+
+class InvalidInputError(FuretError):
+    status_code = 422
+
+
+class PermissionDeniedError(FuretError):
+    status_code = 403
+
+
+class PayloadTooLargeError(FuretError):
+    status_code = 413
+
+
+class MediaError(FuretError):
+    """A file that cannot be decoded as an image or a video."""
+
+    status_code = 422
+
+
+class ModelUnavailableError(FuretError):
+    """An embedder's weights are missing; the message says what to fetch and where to put it."""
+
+    status_code = 503
+
+
+class RegistryError(FuretError):
+    status_code = 500
