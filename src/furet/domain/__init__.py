@@ -1,0 +1,1 @@
+"""Pure domain logic: items, labels, class models, selection modes, metrics (numpy only)."""

@@ -1,0 +1,1 @@
+"""Media adapters: image decoding, thumbnails, video keyframes."""
