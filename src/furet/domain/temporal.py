@@ -103,9 +103,10 @@ def keyframe_spans(keyframes: Sequence[KeyframeRef]) -> list[tuple[float, float]
     """The span ``[lo, hi)`` of time each keyframe stands for, in the order given.
 
     Within a video (keyframes sorted by time) a keyframe covers from halfway to the previous
-    keyframe to halfway to the next, clipped to its shot. The first keyframe of a video starts
-    at its shot start (else at its own time), the last ends at its shot end (else at its own
-    time).
+    keyframe of its shot to halfway to the next one; the first keyframe of a shot starts at the
+    shot start and the last ends at the shot end, so the spans of a video tile its shots.
+    Without shot bounds, the first keyframe of a video starts at its own time and the last ends
+    at its own time.
     """
     spans: list[tuple[float, float]] = [(0.0, 0.0)] * len(keyframes)
     by_video: dict[str, list[int]] = {}
@@ -115,18 +116,17 @@ def keyframe_spans(keyframes: Sequence[KeyframeRef]) -> list[tuple[float, float]
         indices.sort(key=lambda i: keyframes[i].time)
         for pos, i in enumerate(indices):
             k = keyframes[i]
-            if pos > 0:
-                lo = (keyframes[indices[pos - 1]].time + k.time) / 2
-                if k.shot_start is not None:
-                    lo = max(lo, k.shot_start)
+            prev = keyframes[indices[pos - 1]].time if pos > 0 else None
+            nxt = keyframes[indices[pos + 1]].time if pos + 1 < len(indices) else None
+            # A neighbour in another shot does not count: the cut bounds the span.
+            if k.shot_start is not None and (prev is None or prev < k.shot_start):
+                lo = k.shot_start
             else:
-                lo = k.shot_start if k.shot_start is not None else k.time
-            if pos + 1 < len(indices):
-                hi = (keyframes[indices[pos + 1]].time + k.time) / 2
-                if k.shot_end is not None:
-                    hi = min(hi, k.shot_end)
+                lo = (prev + k.time) / 2 if prev is not None else k.time
+            if k.shot_end is not None and (nxt is None or nxt >= k.shot_end):
+                hi = k.shot_end
             else:
-                hi = k.shot_end if k.shot_end is not None else k.time
+                hi = (nxt + k.time) / 2 if nxt is not None else k.time
             spans[i] = (min(lo, k.time), max(hi, k.time))
     return spans
 
