@@ -4,14 +4,14 @@ Every frame is decoded (a cut is frame-exact only if every frame is seen), but o
 signature is read from each (``furet.media.shots``: a few thousand samples of the raw Y/U/V
 planes, no colour conversion, no scaling). Full-size RGB conversion happens only for the frames
 picked as keyframes. Frames that may still be picked are held as decoder frames (YUV, no copy),
-decimated so that at most ~2 x 16 + ``window`` of them are alive at once, whatever the length of
-the video.
+decimated so that at most ~2 x 32 + ``window`` of them are alive at once, whatever the length of
+the video or of its shots.
 
 Keyframes of a shot: the shot is cut into consecutive windows of ``frame_interval`` seconds and
 each window contributes its middle frame; a last window shorter than half an interval is merged
 into the previous one. So a shot shorter than 1.5 intervals gives exactly its middle frame, and a
-long shot one keyframe per interval. Picked frames are the middle to within
-``frame_interval * fps / 32`` frames (the decimation step).
+long shot one keyframe per interval. The picked frame is the middle one to within 1/32 of the
+window's length (exact for windows of up to 32 frames).
 
 Broken media: a file that cannot be opened, has no video stream or no decodable frame raises
 :class:`MediaError`. A truncated or corrupt stream (decoding fails part-way, or ends well before
@@ -214,16 +214,17 @@ class _ShotState:
     picked: list[_Candidate] = field(default_factory=list)
     # Start of the window before the current one (for merging a short last window into it).
     previous_window: tuple[int, float] | None = None
+    # Decimation step of the held frames of the current window.
+    stride: int = 1
 
 
 class _KeyframePicker:
     """Turns the detector's decisions into shots and keyframes, holding as few frames as it can."""
 
-    def __init__(self, interval: float, fps: float, keep_frames: bool, max_side: int | None):
+    def __init__(self, interval: float, keep_frames: bool, max_side: int | None):
         self.interval = interval
         self.keep_frames = keep_frames
         self.max_side = max_side
-        self.stride = max(1, int(interval * fps / _CANDIDATES_PER_WINDOW))
         self.times: dict[int, float] = {}  # undecided frames
         self.buffer: list[_Candidate] = []
         self.shot: _ShotState | None = None
@@ -247,14 +248,32 @@ class _KeyframePicker:
             picked = self._pick(shot.window_index, index - 1, (shot.window_time + time) / 2)
             shot.picked.append(picked)
             shot.previous_window = (shot.window_index, shot.window_time)
-            shot.window_index, shot.window_time = index, time
+            shot.window_index, shot.window_time, shot.stride = index, time, 1
             # Keep only what a merge with a short last window could still pick.
             lo = shot.previous_window[1] + self.interval * _MERGE_FRACTION - 1e-9
             hi = shot.previous_window[1] + self.interval * (1 + _MERGE_FRACTION) / 2 + 1e-9
             self.buffer = [c for c in self.buffer if c.index >= index or lo <= c.time <= hi]
-        elif self.keep_frames and (index - 1 - shot.window_index) % self.stride:
-            # Frame index-1 is inside the window and off the decimation grid: let it go.
-            self.buffer = [c for c in self.buffer if c.index != index - 1]
+        elif self.keep_frames:
+            self._decimate(shot, settled_before=index)
+
+    def _decimate(self, shot: _ShotState, settled_before: int) -> None:
+        """Keep the settled frames of the current window on a grid of step ``shot.stride``,
+        doubling the step whenever more than ``2 * _CANDIDATES_PER_WINDOW`` would stay: the
+        middle of a window of ``m`` frames is then picked to within ``m / 32`` frames, with a
+        bounded number of held frames whatever the window length.
+        """
+        start = shot.window_index
+        settled = [c for c in self.buffer if start <= c.index < settled_before]
+        newest = settled_before - 1
+        if (newest - start) % shot.stride == 0 and len(settled) <= 2 * _CANDIDATES_PER_WINDOW:
+            return
+        if len(settled) > 2 * _CANDIDATES_PER_WINDOW:
+            shot.stride *= 2
+        self.buffer = [
+            c
+            for c in self.buffer
+            if not (start <= c.index < settled_before and (c.index - start) % shot.stride)
+        ]
 
     def finish(self, end_time: float, last_index: int) -> None:
         if self.shot is not None:
@@ -331,7 +350,7 @@ def analyse_video(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame + slice threads: decoding is the whole cost
         detector = ShotDetector(params)
-        picker = _KeyframePicker(frame_interval, info.fps, keyframes, max_side)
+        picker = _KeyframePicker(frame_interval, keyframes, max_side)
         planes = _FramePlanes()
         step = 1.0 / info.fps
         origin: float | None = None
