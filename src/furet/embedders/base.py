@@ -58,7 +58,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 def center_crop_resize(image: Image.Image, size: int, resize: int | None = None) -> Image.Image:
-    """Resize the short side to ``resize`` (default ``size * 256 / 224``) and take the centre square."""
+    """Resize the short side to ``resize`` (default ``size * 256 / 224``), crop the centre."""
     resize = resize or round(size * 256 / 224)
     w, h = image.size
     scale = resize / min(w, h)

@@ -92,8 +92,9 @@ class EfficientNetLite0(nn.Module):
         blocks = []
         for repeats, kernel, stride, expand, cin, cout in _STAGES:
             for r in range(repeats):
-                block = _Block(cin if r == 0 else cout, cout, kernel, stride if r == 0 else 1,
-                               expand, size)
+                block = _Block(
+                    cin if r == 0 else cout, cout, kernel, stride if r == 0 else 1, expand, size
+                )
                 size = block.out_size
                 blocks.append(block)
         self._blocks = nn.ModuleList(blocks)
@@ -144,7 +145,7 @@ class Lite0Embedder:
     def __init__(self, weights: Path | None = None, device: str = "cpu"):
         self.device = torch.device(device)
         self.net = load_network(weights).to(self.device)
-        self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """RGB image -> ``(3, 224, 224) float32`` in ``(pixel - 127) / 128``."""

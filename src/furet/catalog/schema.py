@@ -1,0 +1,103 @@
+"""Catalog tables (small data: collections, files, items, embeddings, errors).
+
+Big data (vectors) lives in segments on disk; the ``embeddings`` table says which segment holds
+the live vector of an item in a space, and is the commit point of ingestion.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Counter(Base):
+    """Monotonic id allocator (item ids are never reused, even after a crash)."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class CollectionRow(Base):
+    __tablename__ = "collections"
+    collection_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    model: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FileRow(Base):
+    """One source file of a collection, with what incremental ingestion compares."""
+
+    __tablename__ = "files"
+    __table_args__ = (UniqueConstraint("collection_id", "path"),)
+    file_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.collection_id", ondelete="CASCADE"), nullable=False
+    )
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: "ok" or "error"; an error is remembered so an unchanged bad file is not retried.
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ItemRow(Base):
+    """An image, or a keyframe of a video (``video_time`` and ``shot`` set)."""
+
+    __tablename__ = "items"
+    item_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.collection_id", ondelete="CASCADE"), nullable=False
+    )
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("files.file_id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="image")
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    video_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shot: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    shot_start: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shot_end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+Index("ix_items_collection", ItemRow.collection_id)
+Index("ix_items_file", ItemRow.file_id)
+
+
+class EmbeddingRow(Base):
+    """Where the live vector of an item in one embedding space is stored."""
+
+    __tablename__ = "embeddings"
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True
+    )
+    space: Mapped[str] = mapped_column(String(100), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+Index("ix_embeddings_segment", EmbeddingRow.segment)

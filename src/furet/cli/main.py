@@ -1,0 +1,207 @@
+"""The ``furet`` command line: parses, calls the Python API, renders. No logic here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+import furet
+from furet.errors import FuretError
+from furet.settings import Settings
+
+app = typer.Typer(
+    help="furet: large-scale visual search and interactive learning of visual classes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Data home (default: $FURET_HOME or the user data dir)."),
+]
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class State:
+    home: Path | None = None
+
+
+state = State()
+
+
+@app.callback()
+def main_options(home: HomeOpt = None) -> None:
+    state.home = home
+
+
+def open_home(home: Path | None = None) -> furet.Furet:
+    return furet.open(home or state.home, Settings())
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    collection: CollectionOpt,
+    model: Annotated[str | None, typer.Option(help="Embedder (default lite0).")] = None,
+    prune: Annotated[bool, typer.Option(help="Forget files that no longer exist.")] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index the images under PATHS into a collection (incremental and resumable)."""
+    col = open_home(home).ensure_collection(collection, model)
+    with Progress(
+        TextColumn("[bold]ingest[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=as_json or not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task("ingest", total=None, rate="")
+
+        def progress(done: int, total: int) -> None:
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        report = col.ingest(paths, prune=prune, progress=progress)
+    if as_json:
+        print_json({**report.__dict__, "failed": [list(f) for f in report.failed]})
+        return
+    for path, reason in report.failed:
+        err_console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{report.collection}: {report.scanned} files scanned, {report.added} added, "
+        f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed, "
+        f"{len(report.failed)} failed; {report.items_added} items in {report.seconds:.1f} s "
+        f"({report.images_per_second:.1f} items/s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if report.failed:
+        console.print(f"list the failures with: furet errors --collection {collection}")
+
+
+@app.command()
+def search(
+    collection: CollectionOpt,
+    image: Annotated[Path | None, typer.Option(help="Query image file.")] = None,
+    item: Annotated[list[int] | None, typer.Option(help="Query item id (repeatable).")] = None,
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 20,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exact cosine search by an image or item(s) of the collection."""
+    if image is None and not item:
+        raise FuretError("give --image FILE or --item ITEM_ID")
+    hits = open_home(home).collection(collection).search(image=image, item_ids=item or [], k=k)
+    if as_json:
+        print_json([h.as_json() for h in hits])
+        return
+    table = Table("rank", "item_id", "score", "path")
+    for rank, h in enumerate(hits, 1):
+        table.add_row(str(rank), str(h.item_id), f"{h.score:.4f}", h.path)
+    console.print(table)
+
+
+@app.command()
+def collections(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List the collections of the data home."""
+    infos = [c.info() for c in open_home(home).collections()]
+    if as_json:
+        print_json([i.as_json() for i in infos])
+        return
+    table = Table("name", "model", "items", "errors", "disk")
+    for i in infos:
+        table.add_row(i.name, i.model, str(i.items), str(i.errors), human_bytes(i.disk_bytes))
+    console.print(table)
+
+
+@app.command()
+def info(collection: CollectionOpt, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Items, errors, model and disk size of a collection."""
+    i = open_home(home).collection(collection).info()
+    if as_json:
+        print_json(i.as_json())
+        return
+    console.print(
+        f"collection {i.name}\n  model   {i.model}\n  items   {i.items}\n  files   {i.files}\n"
+        f"  errors  {i.errors}\n  disk    {human_bytes(i.disk_bytes)}",
+        highlight=False,
+    )
+
+
+@app.command()
+def errors(collection: CollectionOpt, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Files that could not be ingested, with the reason."""
+    errs = open_home(home).collection(collection).errors()
+    if as_json:
+        print_json([{"path": p, "reason": r} for p, r in errs])
+        return
+    for path, reason in errs:
+        console.print(f"{path}\t{reason}", highlight=False, soft_wrap=True)
+    console.print(f"{len(errs)} file(s) in error", highlight=False)
+
+
+@app.command()
+def models(as_json: JsonOpt = False) -> None:
+    """The registered embedders."""
+    from furet.embedders import list_embedders
+
+    specs = list_embedders()
+    if as_json:
+        print_json([{"name": s.name, "dim": s.dim, "weights": s.weights} for s in specs])
+        return
+    table = Table("name", "dim", "text", "weights")
+    for s in specs:
+        table.add_row(s.name, str(s.dim), "yes" if s.has_text else "", s.weights)
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: FuretError becomes a one-line message and exit status 1, no traceback."""
+    try:
+        app()  # standalone: click prints usage errors itself and exits 2
+    except FuretError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

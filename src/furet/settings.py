@@ -1,0 +1,38 @@
+"""Typed settings, read once at the edge (``FURET_`` environment prefix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("furet", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything configurable. ``home`` holds the catalog database and the vector segments."""
+
+    model_config = SettingsConfigDict(env_prefix="FURET_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    #: SQLAlchemy URL of the catalog; default a SQLite file in ``home``.
+    database_url: str | None = None
+    default_model: str = "lite0"
+    model_dir: Path | None = None
+    device: str = "cpu"
+    #: Images with more pixels than this are refused (decompression bombs).
+    max_image_pixels: int = 89_478_485
+    #: Uploads larger than this many bytes are refused.
+    max_upload_bytes: int = 20 * 1024 * 1024
+    batch_size: int = 32
+    decode_workers: int = 2
+    thumbnail_size: int = 256
+    #: Items written per segment (and per catalog commit) during ingestion.
+    segment_items: int = 256
+
+    def catalog_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'catalog.sqlite3'}"
