@@ -404,6 +404,8 @@ def test_missing_weights_say_what_to_download(name: str, repo: str, no_model_env
     assert f"hf download {repo}" in message
     assert str(no_model_env / "models" / name) in message
     assert "snapshot_download" in message
+    if name == "mclip":
+        assert "hf download openai/clip-vit-base-patch32" in message
 
 
 def test_explicit_model_path_is_authoritative(tiny_root: Path, no_model_env: Path) -> None:

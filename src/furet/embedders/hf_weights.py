@@ -73,15 +73,16 @@ def download_instructions(weights: HubWeights) -> str:
     """Shell commands fetching ``weights`` into ``$FURET_MODEL_DIR/<name>`` on an online machine."""
     target = default_local_dir(weights.name)
     quoted = target if target.startswith("$") else shlex.quote(target)
-    patterns = " ".join(f'"{p}"' for p in weights.include)
+    # One --include per pattern: hf (typer) reads further bare words as file names.
+    includes = " ".join(f'--include "{p}"' for p in weights.include)
     allow = ", ".join(repr(p) for p in weights.include)
     return (
         f"    pip install -U huggingface_hub\n"
-        f"    hf download {weights.repo_id} --include {patterns} --local-dir {quoted}\n"
-        f"  (huggingface_hub < 1.0 names the command huggingface-cli; or, in Python:\n"
+        f"    hf download {weights.repo_id} {includes} --local-dir {quoted}\n"
+        f"  or, with any huggingface_hub version (older ones have huggingface-cli, not hf):\n"
         f'    python -c "from huggingface_hub import snapshot_download; '
         f"snapshot_download('{weights.repo_id}', local_dir='{target}', "
-        f'allow_patterns=[{allow}])")\n'
+        f'allow_patterns=[{allow}])"\n'
         f"  then copy the folder to this machine and set {MODEL_DIR_ENV} to its parent, or pass "
         f"--model-path {target}"
     )

@@ -38,14 +38,15 @@ from furet.embedders.device import (
 )
 from furet.embedders.hf_weights import (
     HubWeights,
+    default_local_dir,
+    download_instructions,
     find_model_dir,
-    locate_model_dir,
     missing_model_error,
     read_image_transform,
     read_json,
 )
 from furet.embedders.registry import register_embedder
-from furet.errors import FuretError
+from furet.errors import FuretError, ModelUnavailableError
 
 if TYPE_CHECKING:
     import torch
@@ -208,7 +209,15 @@ class MclipEmbedder:
     ):
         self.device = resolve_device(device)
         self.dtype = pick_dtype(self.device, precision)
-        text_dir = locate_model_dir(MCLIP, model_path)
+        text_dir = find_model_dir(MCLIP, model_path)
+        if text_dir is None:
+            error = missing_model_error(MCLIP, model_path)
+            if find_model_dir(CLIP_B32) is not None:
+                raise error
+            raise ModelUnavailableError(
+                f"{error}\nmclip also needs the CLIP ViT-B/32 image tower (put it at "
+                f"{default_local_dir(CLIP_B32.name)}):\n{download_instructions(CLIP_B32)}"
+            )
         image_dir = locate_image_tower(text_dir)
         try:
             encoder, projection = load_text_tower(text_dir)
