@@ -139,7 +139,8 @@ def test_fades_and_flashes_on_a_synthetic_video(tmp_path: Path) -> None:
     frames += [np.zeros_like(frames[0])] * 5  # black: frames 50..54
     frames += [(_scene(2, t) * ((t + 1) / 10)).astype(np.uint8) for t in range(10)]  # 55..64
     frames += [_scene(2, 10 + t) for t in range(30)]  # 65..94
-    frames[80] = np.full_like(frames[0], 255)  # a flash: not a cut
+    frames[72] = np.full_like(frames[0], 255)  # flashes of one and two frames: no cut
+    frames[84] = frames[85] = np.full_like(frames[0], 240)
     frames += [_scene(3, t) for t in range(30)]  # hard cut at 95
     path = tmp_path / "synthetic.mp4"
     _write_video(path, frames, "libx264", "yuv420p")
