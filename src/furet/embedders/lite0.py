@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from furet.embedders.base import EmbedderSpec, center_crop_resize, l2_normalise, to_chw
 from furet.embedders.registry import register_embedder
@@ -113,6 +114,21 @@ class EfficientNetLite0(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x))
 
+    def fuse(self) -> EfficientNetLite0:
+        """Fold every BatchNorm into the convolution before it (inference only, ~same output)."""
+        pairs = [("_conv_stem", "_bn0"), ("_conv_head", "_bn1")]
+        for holder, conv, bn in [(self, c, b) for c, b in pairs] + [
+            (blk, c, b)
+            for blk in self._blocks
+            for c, b in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
+                         ("_project_conv", "_bn2"))
+            if hasattr(blk, c)
+        ]:
+            fused = fuse_conv_bn_eval(getattr(holder, conv), getattr(holder, bn))
+            setattr(holder, conv, fused)
+            setattr(holder, bn, nn.Identity())
+        return self
+
 
 def weights_path() -> Path:
     try:
@@ -144,7 +160,7 @@ class Lite0Embedder:
 
     def __init__(self, weights: Path | None = None, device: str = "cpu"):
         self.device = torch.device(device)
-        self.net = load_network(weights).to(self.device)
+        self.net = load_network(weights).fuse().to(self.device)
         self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
