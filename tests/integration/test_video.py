@@ -18,6 +18,7 @@ from furet.media.video import (
     analyse_video,
     detect_shots,
     extract_keyframes,
+    iter_keyframes,
     probe,
 )
 
@@ -251,3 +252,16 @@ def test_lite0_friday_frame_is_nearest_to_the_middle_shot() -> None:
     ranked = [kfs[i].shot for i in np.argsort(-scores)]
     n_middle = sum(k.shot == 1 for k in kfs)
     assert ranked[:n_middle] == [1] * n_middle, (ranked, scores)
+
+
+def test_iter_keyframes_streams_the_same_keyframes(tmp_path: Path) -> None:
+    listed = extract_keyframes(clip(CONCAT), frame_interval=2.0, max_side=160)
+    streamed = iter_keyframes(clip(CONCAT), frame_interval=2.0, max_side=160)
+    first = next(streamed)  # the first shot's keyframes come before the end of decoding
+    rest = list(streamed)
+    assert [(k.frame_index, k.shot, k.shot_end) for k in [first, *rest]] == [
+        (k.frame_index, k.shot, k.shot_end) for k in listed
+    ]
+    assert first.image.size == (160, 90)
+    with pytest.raises(MediaError, match="truncated"):
+        list(iter_keyframes(_truncated(tmp_path, "friday.mp4", 0.5)))

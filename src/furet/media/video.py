@@ -22,7 +22,8 @@ decodable part is analysed and ``VideoAnalysis.truncated`` says why it stopped.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +276,11 @@ class _KeyframePicker:
             if not (start <= c.index < settled_before and (c.index - start) % shot.stride)
         ]
 
+    def take(self) -> list[Keyframe]:
+        """The keyframes of the shots closed since the last call."""
+        out, self.keyframes = self.keyframes, []
+        return out
+
     def finish(self, end_time: float, last_index: int) -> None:
         if self.shot is not None:
             self._close_shot(last_index, end_time)
@@ -326,21 +332,15 @@ def _to_image(frame: av.VideoFrame, max_side: int | None) -> Image.Image:
     return frame.to_image(width=width, height=height, interpolation="AREA")
 
 
-def analyse_video(
+def _scan(
     path: Path,
-    frame_interval: float = 2.0,
-    *,
-    keyframes: bool = True,
-    max_side: int | None = None,
-    allow_truncated: bool = False,
-    params: ShotParams | None = None,
-) -> VideoAnalysis:
-    """Decode ``path`` once: its shots and (if ``keyframes``) its keyframes.
-
-    ``frame_interval``: seconds between keyframes inside a long shot. ``max_side``: downscale
-    keyframe images so their longer side is at most this (None: full size). Raises
-    :class:`MediaError` for an unreadable, broken or (unless ``allow_truncated``) truncated video.
-    """
+    frame_interval: float,
+    keyframes: bool,
+    max_side: int | None,
+    allow_truncated: bool,
+    params: ShotParams | None,
+) -> Generator[Keyframe, None, VideoAnalysis]:
+    """Yield keyframes as their shots close; return the analysis (with no keyframes in it)."""
     if not frame_interval > 0:
         raise InvalidInputError(f"frame_interval must be > 0 seconds, got {frame_interval}")
     path = Path(path)
@@ -372,6 +372,8 @@ def analyse_video(
                 for index, starts in detector.push(planes.signature(frame)):
                     picker.decide(index, starts)
                 n += 1
+                if picker.keyframes:
+                    yield from picker.take()
         except av.FFmpegError as exc:
             failure = f"decoding failed after {n} frames ({exc})"
         if n == 0:
@@ -387,16 +389,57 @@ def analyse_video(
                 raise MediaError(f"{path.name}: corrupt or truncated video: {failure}")
             log.warning("%s: analysing the decodable part only: %s", path.name, failure)
         picker.finish(decoded, n - 1)
+        yield from picker.take()
         return VideoAnalysis(
             info=info,
             shots=picker.shots,
-            keyframes=picker.keyframes,
+            keyframes=[],
             frames_decoded=n,
             duration_decoded_s=decoded,
             truncated=failure,
         )
     finally:
         container.close()
+
+
+def analyse_video(
+    path: Path,
+    frame_interval: float = 2.0,
+    *,
+    keyframes: bool = True,
+    max_side: int | None = None,
+    allow_truncated: bool = False,
+    params: ShotParams | None = None,
+) -> VideoAnalysis:
+    """Decode ``path`` once: its shots and (if ``keyframes``) its keyframes.
+
+    ``frame_interval``: seconds between keyframes inside a long shot. ``max_side``: downscale
+    keyframe images so their longer side is at most this (None: full size). Raises
+    :class:`MediaError` for an unreadable, broken or (unless ``allow_truncated``) truncated video.
+    """
+    scan = _scan(path, frame_interval, keyframes, max_side, allow_truncated, params)
+    found: list[Keyframe] = []
+    while True:
+        try:
+            found.append(next(scan))
+        except StopIteration as done:
+            return replace(done.value, keyframes=found)
+
+
+def iter_keyframes(
+    path: Path,
+    frame_interval: float = 2.0,
+    *,
+    max_side: int | None = None,
+    allow_truncated: bool = False,
+) -> Iterator[Keyframe]:
+    """The keyframes of :func:`extract_keyframes`, yielded as soon as each shot ends, so that
+    embedding can overlap decoding and memory stays bounded by the longest shot.
+
+    A :class:`MediaError` can come after some keyframes were yielded (a stream that breaks or
+    ends early): the caller should then drop that video's keyframes.
+    """
+    yield from _scan(path, frame_interval, True, max_side, allow_truncated, None)
 
 
 def extract_keyframes(
