@@ -165,6 +165,17 @@ def test_packed_pixel_format_goes_through_the_converter(tmp_path: Path) -> None:
     assert np.abs(middle.astype(int) - frames[analysis.keyframes[0].frame_index]).mean() < 3
 
 
+@pytest.mark.parametrize(("codec", "suffix"), [("mpeg4", ".avi"), ("libvpx", ".webm")])
+def test_other_codecs_and_containers(tmp_path: Path, codec: str, suffix: str) -> None:
+    frames = [_scene(8, t) for t in range(20)] + [_scene(9, t) for t in range(25)]
+    path = tmp_path / f"clip{suffix}"
+    _write_video(path, frames, codec, "yuv420p")
+    analysis = analyse_video(path, frame_interval=100.0)
+    assert [(s.start_frame, s.end_frame) for s in analysis.shots] == [(0, 19), (20, 44)]
+    assert [k.shot for k in analysis.keyframes] == [0, 1]
+    assert analysis.info.fps == pytest.approx(25.0)
+
+
 def test_ten_bit_video(tmp_path: Path) -> None:
     frames = [_scene(6, t) for t in range(25)] + [_scene(7, t) for t in range(25)]
     path = tmp_path / "ten.mkv"
@@ -252,6 +263,7 @@ def test_lite0_friday_frame_is_nearest_to_the_middle_shot() -> None:
     ranked = [kfs[i].shot for i in np.argsort(-scores)]
     n_middle = sum(k.shot == 1 for k in kfs)
     assert ranked[:n_middle] == [1] * n_middle, (ranked, scores)
+    assert scores[[k.shot == 1 for k in kfs]].min() > scores[[k.shot != 1 for k in kfs]].max() + 0.2
 
 
 def test_iter_keyframes_streams_the_same_keyframes(tmp_path: Path) -> None:
