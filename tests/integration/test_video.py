@@ -275,5 +275,7 @@ def test_iter_keyframes_streams_the_same_keyframes(tmp_path: Path) -> None:
         (k.frame_index, k.shot, k.shot_end) for k in listed
     ]
     assert first.image.size == (160, 90)
+    single = extract_keyframes(clip(CONCAT), frame_interval=2.0, max_side=160, threads=1)
+    assert [k.frame_index for k in single] == [k.frame_index for k in listed]
     with pytest.raises(MediaError, match="truncated"):
         list(iter_keyframes(_truncated(tmp_path, "friday.mp4", 0.5)))
