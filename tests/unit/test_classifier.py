@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from furet.domain.classifier import (
+    LinearModel,
+    fit_linear,
+    sample_weak_negatives,
+    score,
+)
+from furet.domain.metrics import average_precision
+from furet.errors import InvalidInputError
+
+DIM = 64
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _two_clusters(
+    n_per: int, spread: float = 0.8, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two L2-normalised clusters in a background of random directions; returns (pos, neg, bg)."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.standard_normal((2, DIM)))
+    pos = _unit(centres[0] + spread * rng.standard_normal((n_per, DIM)) / np.sqrt(DIM))
+    neg = _unit(centres[1] + spread * rng.standard_normal((n_per, DIM)) / np.sqrt(DIM))
+    bg = _unit(rng.standard_normal((20 * n_per, DIM)))
+    return pos, neg, bg
+
+
+def test_model_separates_classes_and_scores_are_logits() -> None:
+    pos, neg, bg = _two_clusters(40)
+    model = fit_linear(pos[:10], neg[:10], background=bg.mean(axis=0))
+    assert isinstance(model, LinearModel)
+    assert model.w.dtype == np.float32 and model.w.shape == (DIM,)
+    s_pos, s_neg = score(model, pos[10:]), score(model, neg[10:])
+    assert (s_pos > 0).mean() > 0.9 and (s_neg < 0).mean() > 0.9
+    y = np.r_[np.ones(30, bool), np.zeros(30, bool)]
+    assert average_precision(y, np.r_[s_pos, s_neg]) > 0.95
+    assert (model.n_pos, model.n_neg, model.n_weak) == (10, 10, 0)
+
+
+def test_single_positive_ranks_like_centred_nearest_neighbours() -> None:
+    pos, _, bg = _two_clusters(30)
+    mu = bg.mean(axis=0)
+    model = fit_linear(pos[:1], background=mu)
+    expected = bg @ (pos[0] - mu)
+    got = score(model, bg)
+    assert np.corrcoef(expected, got)[0, 1] > 0.9999
+    # The positive's own score is the positives' mean: logit ln 9 (probability 0.9).
+    assert float(score(model, pos[:1])[0]) == pytest.approx(np.log(9.0), rel=1e-4)
+
+
+def test_weak_negatives_used_only_without_marked_negatives() -> None:
+    pos, neg, bg = _two_clusters(20)
+    with_weak = fit_linear(pos[:3], None, bg[:50])
+    assert with_weak.n_weak == 50 and with_weak.n_neg == 0
+    ignored = fit_linear(pos[:3], neg[:2], bg[:50], background=bg.mean(axis=0))
+    plain = fit_linear(pos[:3], neg[:2], background=bg.mean(axis=0))
+    assert ignored.n_weak == 0
+    np.testing.assert_allclose(ignored.w, plain.w)
+
+
+def test_weak_negatives_push_background_down() -> None:
+    pos, _, bg = _two_clusters(20)
+    model = fit_linear(pos[:3], None, bg[:200])
+    assert (score(model, bg[200:]) < 0).mean() > 0.9
+    assert (score(model, pos[3:]) > 0).mean() > 0.9
+
+
+def test_cv_score_only_with_enough_labels() -> None:
+    pos, neg, bg = _two_clusters(20)
+    assert fit_linear(pos[:4], neg[:10], background=bg.mean(0)).cv_score is None
+    assert fit_linear(pos[:10], neg[:4], background=bg.mean(0)).cv_score is None
+    cv = fit_linear(pos[:10], neg[:10], background=bg.mean(0)).cv_score
+    assert cv is not None and cv > 0.9
+    # Labels that carry no signal give a cross-validated AP far from perfect.
+    rng = np.random.default_rng(3)
+    noise = _unit(rng.standard_normal((40, DIM)))
+    random_cv = fit_linear(noise[:20], noise[20:], background=bg.mean(0)).cv_score
+    assert random_cv is not None and random_cv < 0.8
+
+
+def test_score_float16_matches_float32_and_chunks() -> None:
+    pos, neg, bg = _two_clusters(20)
+    model = fit_linear(pos[:5], neg[:5])
+    big = np.tile(bg, (400, 1))  # 160k rows: several chunks
+    s32 = score(model, big)
+    s16 = score(model, big.astype(np.float16))
+    assert s32.dtype == np.float32 and s32.shape == (big.shape[0],)
+    np.testing.assert_allclose(s32, big.astype(np.float64) @ model.w + model.b, atol=1e-4)
+    np.testing.assert_allclose(s16, s32, atol=2e-2)
+
+
+def test_fit_is_fast_for_a_few_hundred_labels() -> None:
+    rng = np.random.default_rng(0)
+    x = _unit(rng.standard_normal((400, 1280)))
+    fit_linear(x[:150], x[150:], cross_validate=False)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        fit_linear(x[:150], x[150:], cross_validate=False)
+    # ~5 ms on an idle core; the bound only catches a pathological (e.g. primal d^3) solver
+    # on a shared, loaded CI machine.
+    assert (time.perf_counter() - t0) / 5 < 0.5
+
+
+def test_bad_input_raises() -> None:
+    pos, neg, _ = _two_clusters(5)
+    with pytest.raises(InvalidInputError):
+        fit_linear(pos[:0])
+    with pytest.raises(InvalidInputError):
+        fit_linear(pos, neg[:, :10])
+    with pytest.raises(InvalidInputError):
+        fit_linear(np.full((2, DIM), np.nan))
+    with pytest.raises(InvalidInputError):
+        fit_linear(pos, l2=0.0)
+    with pytest.raises(InvalidInputError):
+        fit_linear(pos, background=np.zeros(3))
+    model = fit_linear(pos)
+    with pytest.raises(InvalidInputError):
+        score(model, np.zeros((3, DIM + 1), np.float32))
+
+
+@pytest.mark.parametrize("n_labelled", [0, 10, 990])
+def test_sample_weak_negatives(n_labelled: int) -> None:
+    rng = np.random.default_rng(0)
+    labelled = np.zeros(1000, np.int8)
+    labelled[:n_labelled] = 1
+    rows = sample_weak_negatives(labelled, 50, rng)
+    assert rows.size == min(50, 1000 - n_labelled)
+    assert np.all(labelled[rows] == 0)
+    assert np.unique(rows).size == rows.size
+    assert np.all(np.diff(rows) > 0)
+
+
+def test_sample_weak_negatives_is_uniform() -> None:
+    rng = np.random.default_rng(1)
+    labelled = np.zeros(100, np.int8)
+    counts = np.zeros(100)
+    for _ in range(2000):
+        counts[sample_weak_negatives(labelled, 5, rng)] += 1
+    assert counts.min() > 60 and counts.max() < 145  # expected 100 each
