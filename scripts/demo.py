@@ -20,9 +20,24 @@ from furet.errors import FuretError
 from furet.settings import Settings
 
 PHOTOS = [
-    "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg",
-    "motorcycle_left.png", "retina.jpg", "ihc.png", "grass.png", "gravel.png", "brick.png",
-    "camera.png", "coins.png", "moon.png", "page.png", "text.png", "cell.png", "color.png",
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "hubble_deep_field.jpg",
+    "motorcycle_left.png",
+    "retina.jpg",
+    "ihc.png",
+    "grass.png",
+    "gravel.png",
+    "brick.png",
+    "camera.png",
+    "coins.png",
+    "moon.png",
+    "page.png",
+    "text.png",
+    "cell.png",
+    "color.png",
 ]
 
 
@@ -74,8 +89,10 @@ def main() -> int:
         for rank, hit in enumerate(col.search(item_id=query, k=10), 1):
             table.add_row(str(rank), str(hit.item_id), f"{hit.score:.4f}", hit.path)
         console.print(table)
-        console.print(f"\nData home: {args.home.resolve()}  (try: .venv/bin/furet --home "
-                      f"{args.home} info --collection {name})")
+        console.print(
+            f"\nData home: {args.home.resolve()}  (try: .venv/bin/furet --home "
+            f"{args.home} info --collection {name})"
+        )
     except FuretError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1

@@ -16,6 +16,7 @@ from furet.errors import InvalidInputError, MediaError, NotFoundError
 from furet.media.images import decode_bytes, decode_image
 from furet.services.ingest import Ingestor, IngestReport, ProgressFn
 from furet.services.layout import CollectionLayout
+from furet.services.learning import Learning
 from furet.services.search import SearchHit, query_vector, search_matrix
 from furet.settings import Settings
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
@@ -41,6 +42,7 @@ class Furet:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(open_catalog(settings.catalog_url()))
+        self._collections: dict[int, Collection] = {}
 
     def embedder(self, model: str) -> Embedder:
         return create_embedder(model, self.settings.model_dir, self.settings.device)
@@ -49,14 +51,31 @@ class Furet:
         return [Collection(self, row) for row in self.catalog.list_collections()]
 
     def collection(self, name: str) -> Collection:
-        return Collection(self, self.catalog.get_collection(name))
+        return self._cached(self.catalog.get_collection(name))
+
+    def collection_by_id(self, collection_id: int) -> Collection:
+        for row in self.catalog.list_collections():
+            if row.collection_id == collection_id:
+                return self._cached(row)
+        raise NotFoundError(f"no collection {collection_id}")
+
+    def _cached(self, row: CollectionRow) -> Collection:
+        # One Collection object per collection keeps its vector matrix cached across calls.
+        col = self._collections.get(row.collection_id)
+        if col is None or col.row.name != row.name:
+            col = self._collections[row.collection_id] = Collection(self, row)
+        return col
+
+    def learning(self, user: str = "local") -> Learning:
+        """Classes, labels and rounds of ``user``."""
+        return Learning(self, user)
 
     def create_collection(self, name: str, model: str | None = None) -> Collection:
         if not name or "/" in name or name.strip() != name:
             raise InvalidInputError(f"invalid collection name {name!r}")
         model = model or self.settings.default_model
         get_spec(model)
-        return Collection(self, self.catalog.create_collection(name, model))
+        return self._cached(self.catalog.create_collection(name, model))
 
     def ensure_collection(self, name: str, model: str | None = None) -> Collection:
         row = self.catalog.find_collection(name)
@@ -66,7 +85,7 @@ class Furet:
             raise InvalidInputError(
                 f"collection {name!r} is indexed with {row.model!r}, not {model!r}"
             )
-        return Collection(self, row)
+        return self._cached(row)
 
 
 class Collection:
@@ -78,6 +97,7 @@ class Collection:
         self.layout = CollectionLayout(home.settings.home, row.collection_id)
         self._matrix: VectorMatrix | None = None
         self._matrix_key: tuple[object, ...] | None = None
+        self._mean: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -134,8 +154,17 @@ class Collection:
             keep = np.isin(m.item_ids, known)
             if not keep.all():
                 m = VectorMatrix(m.item_ids[keep], m.vectors[keep])
-            self._matrix, self._matrix_key = m, key
+            self._matrix, self._matrix_key, self._mean = m, key, None
         return self._matrix
+
+    def mean_vector(self) -> np.ndarray:
+        """``(dim,) float64`` mean of the collection's vectors (the classifier's background)."""
+        m = self.matrix()
+        if self._mean is None:
+            self._mean = (
+                m.vectors.mean(axis=0, dtype=np.float64) if len(m) else np.zeros(m.vectors.shape[1])
+            )
+        return self._mean
 
     def vectors_of(self, item_ids: list[int]) -> np.ndarray:
         """``(m, dim) float32`` vectors of ``item_ids``; unknown ids raise NotFoundError."""

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -101,3 +102,80 @@ class EmbeddingRow(Base):
 
 
 Index("ix_embeddings_segment", EmbeddingRow.segment)
+
+
+class UserRow(Base):
+    """A user; the CLI acts as the ``local`` user. Accounts and keys extend it (web layer)."""
+
+    __tablename__ = "users"
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClassRow(Base):
+    """A visual class being taught: owned by a user, bound to a collection and a space."""
+
+    __tablename__ = "classes"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    class_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.user_id"), nullable=False)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.collection_id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    space: Mapped[str] = mapped_column(String(100), nullable=False)
+    visibility: Mapped[str] = mapped_column(String(16), nullable=False, default="private")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelRow(Base):
+    """Append-only label history; the current label of (class, item) is its latest row.
+
+    ``value``: +1 positive, -1 negative, 0 label removed. Never updated in place, so concurrent
+    writers cannot overwrite each other and relabelling keeps the history.
+    """
+
+    __tablename__ = "labels"
+    label_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_id: Mapped[int] = mapped_column(
+        ForeignKey("classes.class_id", ondelete="CASCADE"), nullable=False
+    )
+    item_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    value: Mapped[int] = mapped_column(Integer, nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.user_id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+Index("ix_labels_class_item", LabelRow.class_id, LabelRow.item_id)
+
+
+class ExampleRow(Base):
+    """A positive example that is not an item (an uploaded image), kept as its vector."""
+
+    __tablename__ = "class_examples"
+    example_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    class_id: Mapped[int] = mapped_column(
+        ForeignKey("classes.class_id", ondelete="CASCADE"), nullable=False
+    )
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    vector: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32 (dim,)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClassVersionRow(Base):
+    """One trained model of a class (a round's linear model and how it was trained)."""
+
+    __tablename__ = "class_versions"
+    class_id: Mapped[int] = mapped_column(
+        ForeignKey("classes.class_id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    n_pos: Mapped[int] = mapped_column(Integer, nullable=False)
+    n_neg: Mapped[int] = mapped_column(Integer, nullable=False)
+    n_weak: Mapped[int] = mapped_column(Integer, nullable=False)
+    cv_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    weights: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32 (dim,)
+    bias: Mapped[float] = mapped_column(Float, nullable=False)
+    params: Mapped[str] = mapped_column(Text, nullable=False, default="{}")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,9 +17,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-import furet
+from furet.cli import classes
+from furet.cli.common import (
+    CollectionOpt,
+    HomeOpt,
+    JsonOpt,
+    console,
+    err_console,
+    open_home,
+    print_json,
+    state,
+)
 from furet.errors import FuretError
-from furet.settings import Settings
+from furet.services.evaluation import evaluate as run_evaluation
 
 app = typer.Typer(
     help="furet: large-scale visual search and interactive learning of visual classes.",
@@ -29,35 +37,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option("--home", help="Data home (default: $FURET_HOME or the user data dir)."),
-]
-CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-class State:
-    home: Path | None = None
-
-
-state = State()
+app.add_typer(classes.app, name="class")
 
 
 @app.callback()
 def main_options(home: HomeOpt = None) -> None:
     state.home = home
-
-
-def open_home(home: Path | None = None) -> furet.Furet:
-    return furet.open(home or state.home, Settings())
-
-
-def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def human_bytes(n: int) -> str:
@@ -189,6 +174,59 @@ def models(as_json: JsonOpt = False) -> None:
     for s in specs:
         table.add_row(s.name, str(s.dim), "yes" if s.has_text else "", s.weights)
     console.print(table)
+
+
+@app.command()
+def evaluate(
+    collection: CollectionOpt,
+    labels: Annotated[
+        Path, typer.Option(help="CSV 'path,label', paths relative to the ingested folder.")
+    ],
+    rounds: Annotated[int, typer.Option(help="Rounds per query.")] = 5,
+    batch: Annotated[int, typer.Option(help="Items shown per round.")] = 15,
+    mode: Annotated[str, typer.Option(help="Selection mode.")] = "search",
+    seeds_per_class: Annotated[int, typer.Option(help="Seed images per class.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    root: Annotated[
+        Path | None,
+        typer.Option(help="Folder the CSV paths are relative to (default: the CSV's folder)."),
+    ] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulated-user evaluation: how fast each labelled class is learned."""
+    col = open_home(home).collection(collection)
+    result, n = run_evaluation(
+        col,
+        labels,
+        rounds=rounds,
+        batch=batch,
+        mode=mode,
+        seeds_per_class=seeds_per_class,
+        seed=seed,
+        root=root,
+    )
+    out = {
+        "collection": collection,
+        "items": n,
+        "rounds": result.rounds,
+        "batch": result.batch,
+        "mode": result.mode,
+        "queries": result.queries,
+        "shown_precision": round(result.shown_precision, 4),
+        "final_ap": round(result.final_ap, 4),
+        "round_ms_p50": round(result.round_ms_p50, 2),
+        "per_round_precision": [round(p, 4) for p in result.per_round_precision],
+    }
+    if as_json:
+        print_json(out)
+        return
+    console.print(
+        f"{collection}: {result.queries} queries over {n} items, {result.rounds} rounds of "
+        f"{result.batch}, mode {result.mode}\n  shown_precision {result.shown_precision:.3f}  "
+        f"final_ap {result.final_ap:.3f}  round_ms_p50 {result.round_ms_p50:.1f}",
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -70,6 +70,7 @@ def center_crop_resize(image: Image.Image, size: int, resize: int | None = None)
 
 def to_chw(image: Image.Image, spec: EmbedderSpec) -> np.ndarray:
     """RGB image already at ``spec.input_size`` -> normalised ``(3, S, S) float32``."""
-    arr = np.asarray(image.convert("RGB"), dtype=np.float32)
-    arr = (arr - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    pixels: np.ndarray = np.asarray(image.convert("RGB"), dtype=np.float32)
+    pixels -= np.asarray(spec.mean, np.float32)
+    pixels /= np.asarray(spec.std, np.float32)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))

@@ -120,8 +120,11 @@ class EfficientNetLite0(nn.Module):
         for holder, conv, bn in [(self, c, b) for c, b in pairs] + [
             (blk, c, b)
             for blk in self._blocks
-            for c, b in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
-                         ("_project_conv", "_bn2"))
+            for c, b in (
+                ("_expand_conv", "_bn0"),
+                ("_depthwise_conv", "_bn1"),
+                ("_project_conv", "_bn2"),
+            )
             if hasattr(blk, c)
         ]:
             fused = fuse_conv_bn_eval(getattr(holder, conv), getattr(holder, bn))

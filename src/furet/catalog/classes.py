@@ -1,0 +1,283 @@
+"""Catalog operations on users, classes, labels (append-only), examples and class versions."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from furet.catalog.schema import (
+    ClassRow,
+    ClassVersionRow,
+    ExampleRow,
+    LabelRow,
+    UserRow,
+    utcnow,
+)
+from furet.errors import AlreadyExistsError, FuretError, InvalidInputError, NotFoundError
+
+T = TypeVar("T")
+
+POSITIVE, NEGATIVE, UNLABELLED = 1, -1, 0
+
+
+@dataclass(frozen=True)
+class Label:
+    item_id: int
+    value: int
+    user_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ClassVersion:
+    class_id: int
+    version: int
+    created_at: datetime
+    n_pos: int
+    n_neg: int
+    n_weak: int
+    cv_score: float | None
+    weights: np.ndarray  # (dim,) float32
+    bias: float
+    params: dict[str, object]
+
+
+def retry_busy(fn: Callable[[], T], attempts: int = 20) -> T:
+    """Run a read-then-write transaction again when a concurrent writer won the race."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (OperationalError, IntegrityError) as exc:
+            busy = isinstance(exc, IntegrityError) or "locked" in str(exc)
+            if not busy or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise FuretError("the catalog stayed busy; try again")  # pragma: no cover
+
+
+class ClassCatalog:
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+
+    # -- users -------------------------------------------------------------------------------
+
+    def ensure_user(self, name: str) -> int:
+        def run() -> int:
+            with self.sessions.begin() as s:
+                uid = s.scalar(select(UserRow.user_id).where(UserRow.name == name))
+                if uid is None:
+                    row = UserRow(name=name, created_at=utcnow())
+                    s.add(row)
+                    s.flush()
+                    uid = row.user_id
+                return int(uid)
+
+        return retry_busy(run)
+
+    # -- classes -----------------------------------------------------------------------------
+
+    def create_class(self, owner_id: int, collection_id: int, name: str, space: str) -> ClassRow:
+        if not name.strip() or len(name) > 200:
+            raise InvalidInputError("a class name must be 1 to 200 characters")
+        with self.sessions.begin() as s:
+            exists = s.scalar(
+                select(ClassRow).where(ClassRow.owner_id == owner_id, ClassRow.name == name)
+            )
+            if exists is not None:
+                raise AlreadyExistsError(f"you already have a class named {name!r}")
+            row = ClassRow(
+                owner_id=owner_id,
+                collection_id=collection_id,
+                name=name,
+                space=space,
+                visibility="private",
+                created_at=utcnow(),
+            )
+            s.add(row)
+            s.flush()
+            return row
+
+    def get_class(self, owner_id: int, name: str) -> ClassRow:
+        with self.sessions() as s:
+            row = s.scalar(
+                select(ClassRow).where(ClassRow.owner_id == owner_id, ClassRow.name == name)
+            )
+        if row is None:
+            raise NotFoundError(
+                f"you have no class named {name!r}; list yours with: furet class list"
+            )
+        return row
+
+    def get_class_by_id(self, class_id: int) -> ClassRow:
+        with self.sessions() as s:
+            row = s.get(ClassRow, class_id)
+        if row is None:
+            raise NotFoundError(f"no class {class_id}")
+        return row
+
+    def list_classes(self, owner_id: int | None = None) -> list[ClassRow]:
+        q = select(ClassRow).order_by(ClassRow.name)
+        if owner_id is not None:
+            q = q.where(ClassRow.owner_id == owner_id)
+        with self.sessions() as s:
+            return list(s.scalars(q))
+
+    def delete_class(self, class_id: int) -> None:
+        with self.sessions.begin() as s:
+            row = s.get(ClassRow, class_id)
+            if row is not None:
+                s.delete(row)
+
+    # -- labels ------------------------------------------------------------------------------
+
+    def add_labels(self, class_id: int, user_id: int, values: Iterable[tuple[int, int]]) -> int:
+        """Append labels ``(item_id, value)`` with value +1, -1 or 0 (remove); returns count."""
+        rows = [
+            LabelRow(
+                class_id=class_id,
+                item_id=int(i),
+                value=int(v),
+                user_id=user_id,
+                created_at=utcnow(),
+            )
+            for i, v in values
+        ]
+        for r in rows:
+            if r.value not in (POSITIVE, NEGATIVE, UNLABELLED):
+                raise InvalidInputError(f"label value must be +1, -1 or 0, got {r.value}")
+
+        def run() -> int:
+            with self.sessions.begin() as s:
+                s.add_all(rows)
+            return len(rows)
+
+        return retry_busy(run)
+
+    def current_labels(self, class_id: int) -> dict[int, int]:
+        """``item_id -> +1 | -1`` from the latest label row of each item (removed ones omitted)."""
+        latest = (
+            select(func.max(LabelRow.label_id))
+            .where(LabelRow.class_id == class_id)
+            .group_by(LabelRow.item_id)
+        )
+        with self.sessions() as s:
+            rows = s.execute(
+                select(LabelRow.item_id, LabelRow.value).where(LabelRow.label_id.in_(latest))
+            )
+            return {int(i): int(v) for i, v in rows if v != UNLABELLED}
+
+    def label_history(self, class_id: int) -> list[Label]:
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(LabelRow).where(LabelRow.class_id == class_id).order_by(LabelRow.label_id)
+            )
+            return [Label(r.item_id, r.value, r.user_id, r.created_at) for r in rows]
+
+    # -- examples ----------------------------------------------------------------------------
+
+    def add_example(self, class_id: int, source: str, vector: np.ndarray) -> None:
+        with self.sessions.begin() as s:
+            s.add(
+                ExampleRow(
+                    class_id=class_id,
+                    source=source,
+                    vector=np.asarray(vector, np.float32).tobytes(),
+                    created_at=utcnow(),
+                )
+            )
+
+    def examples(self, class_id: int, dim: int) -> tuple[list[str], np.ndarray]:
+        """Sources and ``(m, dim) float32`` vectors of the class's non-item positives."""
+        with self.sessions() as s:
+            rows = list(s.scalars(select(ExampleRow).where(ExampleRow.class_id == class_id)))
+        if not rows:
+            return [], np.zeros((0, dim), np.float32)
+        return [r.source for r in rows], np.stack(
+            [np.frombuffer(r.vector, np.float32) for r in rows]
+        )
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def save_version(
+        self,
+        class_id: int,
+        *,
+        n_pos: int,
+        n_neg: int,
+        n_weak: int,
+        cv_score: float | None,
+        weights: np.ndarray,
+        bias: float,
+        params: dict[str, object],
+    ) -> int:
+        def run() -> int:
+            with self.sessions.begin() as s:
+                last = s.scalar(
+                    select(func.max(ClassVersionRow.version)).where(
+                        ClassVersionRow.class_id == class_id
+                    )
+                )
+                version = int(last or 0) + 1
+                s.add(
+                    ClassVersionRow(
+                        class_id=class_id,
+                        version=version,
+                        created_at=utcnow(),
+                        n_pos=n_pos,
+                        n_neg=n_neg,
+                        n_weak=n_weak,
+                        cv_score=cv_score,
+                        weights=np.asarray(weights, np.float32).tobytes(),
+                        bias=float(bias),
+                        params=json.dumps(params),
+                    )
+                )
+            return version
+
+        return retry_busy(run)
+
+    def versions(self, class_id: int, with_weights: bool = False) -> list[ClassVersion]:
+        with self.sessions() as s:
+            rows = list(
+                s.scalars(
+                    select(ClassVersionRow)
+                    .where(ClassVersionRow.class_id == class_id)
+                    .order_by(ClassVersionRow.version)
+                )
+            )
+        return [_version(r, with_weights) for r in rows]
+
+    def latest_version(self, class_id: int) -> ClassVersion | None:
+        with self.sessions() as s:
+            row = s.scalar(
+                select(ClassVersionRow)
+                .where(ClassVersionRow.class_id == class_id)
+                .order_by(ClassVersionRow.version.desc())
+                .limit(1)
+            )
+        return _version(row, True) if row is not None else None
+
+
+def _version(r: ClassVersionRow, with_weights: bool) -> ClassVersion:
+    w = np.frombuffer(r.weights, np.float32) if with_weights else np.zeros(0, np.float32)
+    return ClassVersion(
+        r.class_id,
+        r.version,
+        r.created_at,
+        r.n_pos,
+        r.n_neg,
+        r.n_weak,
+        r.cv_score,
+        w,
+        r.bias,
+        json.loads(r.params),
+    )

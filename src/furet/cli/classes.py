@@ -1,0 +1,160 @@
+"""``furet class ...``: teach visual classes from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from furet.cli.common import CollectionOpt, HomeOpt, JsonOpt, console, open_home, print_json
+from furet.errors import InvalidInputError
+from furet.services.learning import RoundSettings
+
+app = typer.Typer(help="Teach visual classes: create, label, run rounds.", no_args_is_help=True)
+
+UserOpt = Annotated[str, typer.Option("--user", help="Act as this user.")]
+NameArg = Annotated[str, typer.Argument(help="Class name.")]
+
+
+@app.command("create")
+def create(
+    name: NameArg,
+    collection: CollectionOpt,
+    from_item: Annotated[list[int] | None, typer.Option(help="First positive item(s).")] = None,
+    from_image: Annotated[Path | None, typer.Option(help="First positive image file.")] = None,
+    home: HomeOpt = None,
+    user: UserOpt = "local",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a class from an image of the collection (or a file)."""
+    if not from_item and from_image is None:
+        raise InvalidInputError("give --from-item ITEM_ID or --from-image FILE")
+    learning = open_home(home).learning(user)
+    row = learning.create(name, collection, from_items=from_item or [], from_image=from_image)
+    if as_json:
+        print_json(learning.show(row.name).as_json())
+        return
+    console.print(
+        f"created class {row.name!r} on collection {collection!r}; next: "
+        f"furet class round {row.name}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("label")
+def label(
+    name: NameArg,
+    positive: Annotated[list[int] | None, typer.Option(help="Positive item id(s).")] = None,
+    negative: Annotated[list[int] | None, typer.Option(help="Negative item id(s).")] = None,
+    unlabel: Annotated[list[int] | None, typer.Option(help="Remove the mark of item(s).")] = None,
+    home: HomeOpt = None,
+    user: UserOpt = "local",
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark items positive or negative (a later mark wins; the history keeps both)."""
+    labels = open_home(home).learning(user).label(name, positive, negative, unlabel)
+    pos = sum(1 for v in labels.values() if v > 0)
+    if as_json:
+        print_json({"class": name, "positives": pos, "negatives": len(labels) - pos})
+        return
+    console.print(f"{name}: {pos} positive, {len(labels) - pos} negative", highlight=False)
+
+
+@app.command("round")
+def round_(
+    name: NameArg,
+    mode: Annotated[
+        str,
+        typer.Option(help="search, most_useful, ambiguous, discovery, refine or classify_random."),
+    ] = "search",
+    page_size: Annotated[int, typer.Option(help="Items on the page.")] = 15,
+    discovery_rate: Annotated[float, typer.Option(help="Discovery: random share.")] = 0.3,
+    sampling_min: Annotated[float, typer.Option(help="Discovery: lowest probability.")] = 0.2,
+    sampling_max: Annotated[float, typer.Option(help="Discovery: highest probability.")] = 0.8,
+    seed: Annotated[int | None, typer.Option(help="Random seed (reproducible pages).")] = None,
+    home: HomeOpt = None,
+    user: UserOpt = "local",
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrain the class on its marks, rank the collection, show the next page."""
+    settings = RoundSettings(mode, page_size, discovery_rate, sampling_min, sampling_max, seed)
+    result = open_home(home).learning(user).round(name, settings)
+    if as_json:
+        print_json(result.as_json())
+        return
+    table = Table(
+        "item_id",
+        "score",
+        "p",
+        "verdict",
+        "mark",
+        "path",
+        title=f"{name} v{result.version} · {result.mode} · {result.round_ms:.0f} ms",
+    )
+    for p in result.page:
+        mark = {1: "+", -1: "-", 0: ""}[p.label]
+        table.add_row(
+            str(p.item_id),
+            f"{p.score:.3f}",
+            f"{p.probability:.2f}",
+            "pos" if p.verdict else "neg",
+            mark,
+            p.path,
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    name: NameArg, home: HomeOpt = None, user: UserOpt = "local", as_json: JsonOpt = False
+) -> None:
+    """Labels, versions and the spot-check estimate of a class."""
+    s = open_home(home).learning(user).show(name)
+    if as_json:
+        print_json(s.as_json())
+        return
+    console.print(
+        f"class {s.name} (collection {s.collection}, space {s.space}, {s.visibility})\n"
+        f"  {s.positives} positive, {s.negatives} negative, "
+        f"{len(s.examples)} external example(s), {len(s.versions)} version(s)",
+        highlight=False,
+    )
+    if s.versions:
+        v = s.versions[-1]
+        console.print(
+            f"  latest: v{v['version']} trained on {v['n_pos']}+/{v['n_neg']}- "
+            f"(cv AP {v['cv_score'] if v['cv_score'] is not None else 'n/a'})",
+            highlight=False,
+        )
+    if s.precision is not None:
+        p = s.precision
+        console.print(
+            f"  precision (spot-check of {s.spot_checked}): {p.value:.2f} "
+            f"[{p.low:.2f}, {p.high:.2f}] 95% CI",
+            highlight=False,
+        )
+
+
+@app.command("list")
+def list_(home: HomeOpt = None, user: UserOpt = "local", as_json: JsonOpt = False) -> None:
+    """My classes."""
+    learning = open_home(home).learning(user)
+    summaries = [learning.show(c.name) for c in learning.list_classes()]
+    if as_json:
+        print_json([s.as_json() for s in summaries])
+        return
+    table = Table("name", "collection", "positives", "negatives", "versions")
+    for s in summaries:
+        table.add_row(
+            s.name, s.collection, str(s.positives), str(s.negatives), str(len(s.versions))
+        )
+    console.print(table)
+
+
+@app.command("export")
+def export(name: NameArg, home: HomeOpt = None, user: UserOpt = "local") -> None:
+    """Labels and model of a class, as JSON."""
+    print_json(open_home(home).learning(user).export(name))

@@ -1,0 +1,39 @@
+"""What every CLI command shares: the data home option, consoles, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+import furet
+from furet.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Data home (default: $FURET_HOME or the user data dir)."),
+]
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class State:
+    home: Path | None = None
+
+
+state = State()
+
+
+def open_home(home: Path | None = None) -> furet.Furet:
+    return furet.open(home or state.home, Settings())
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")

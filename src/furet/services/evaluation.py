@@ -1,0 +1,86 @@
+"""`furet evaluate`: the simulated-user protocol of DESIGN.md §6 on an ingested collection."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from furet.domain.simulation import SimulationResult, simulate
+from furet.errors import InvalidInputError
+from furet.vectors.exact import ExactIndex
+
+if TYPE_CHECKING:
+    from furet.library import Collection
+
+
+def read_labels(
+    labels_csv: Path, known_paths: list[str], root: Path | None = None
+) -> dict[str, str]:
+    """Map catalog paths to labels from a ``path,label`` CSV.
+
+    CSV paths are relative to ``root`` (default: the CSV's own folder); when that does not
+    match, a CSV path matches the catalog path that ends with it.
+    """
+    if not labels_csv.is_file():
+        raise InvalidInputError(f"{labels_csv} is not a file")
+    with open(labels_csv, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+            raise InvalidInputError(f"{labels_csv} needs a header line 'path,label'")
+        rows = [(r["path"], r["label"]) for r in reader]
+    base = (root or labels_csv.parent).resolve()
+    known = set(known_paths)
+    by_suffix: dict[str, str] = {}
+    for p in known_paths:
+        parts = Path(p).parts
+        for i in range(1, len(parts)):
+            by_suffix.setdefault("/".join(parts[i:]), p)
+    out: dict[str, str] = {}
+    for rel, label in rows:
+        direct = str((base / rel).resolve())
+        if direct in known:
+            out[direct] = label
+        elif rel.strip("/") in by_suffix:
+            out[by_suffix[rel.strip("/")]] = label
+    if not out:
+        raise InvalidInputError(
+            f"no path of {labels_csv} matches an item of the collection; paths must be "
+            "relative to the ingested folder (or give --root)"
+        )
+    return out
+
+
+def evaluate(
+    col: Collection,
+    labels_csv: Path,
+    *,
+    rounds: int = 5,
+    batch: int = 15,
+    mode: str = "search",
+    seeds_per_class: int = 3,
+    seed: int = 0,
+    root: Path | None = None,
+) -> tuple[SimulationResult, int]:
+    """Run the simulated user on the labelled items; returns the result and the item count."""
+    m = col.matrix()
+    infos = col.home.catalog.item_infos(m.item_ids.tolist())
+    paths = [infos[int(i)].path for i in m.item_ids]
+    labels = read_labels(labels_csv, paths, root)
+    rows = np.array([i for i, p in enumerate(paths) if p in labels], dtype=np.int64)
+    vectors = np.ascontiguousarray(m.vectors[rows])
+    y = [labels[paths[i]] for i in rows]
+    index = ExactIndex(vectors)
+    result = simulate(
+        vectors,
+        y,
+        rounds=rounds,
+        batch=batch,
+        mode=mode,
+        seeds_per_class=seeds_per_class,
+        seed=seed,
+        scorer=lambda model: index.scores(model.w, model.b),
+    )
+    return result, len(rows)

@@ -1,0 +1,357 @@
+"""Interactive learning of visual classes: create, label, run rounds, show, export."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from furet.catalog.classes import NEGATIVE, POSITIVE, UNLABELLED, ClassCatalog
+from furet.catalog.schema import ClassRow
+from furet.domain.classifier import LinearModel, fit_linear, sample_weak_negatives
+from furet.domain.metrics import Estimate
+from furet.domain.modes import ModeSettings, get_mode, precision_estimate, select_page
+from furet.errors import InvalidInputError
+from furet.services.search import hit_of, query_vector
+from furet.vectors.exact import ExactIndex
+
+if TYPE_CHECKING:
+    from furet.library import Collection, Furet
+
+#: Weak negatives sampled per round while the user has marked no negative.
+WEAK_NEGATIVES = 100
+
+
+@dataclass(frozen=True)
+class RoundSettings:
+    mode: str = "search"
+    page_size: int = 15
+    discovery_rate: float = 0.3
+    sampling_min: float = 0.2
+    sampling_max: float = 0.8
+    seed: int | None = None
+
+    def mode_settings(self) -> ModeSettings:
+        return ModeSettings(self.discovery_rate, self.sampling_min, self.sampling_max)
+
+
+@dataclass(frozen=True)
+class PageItem:
+    item_id: int
+    path: str
+    score: float  # logit: > 0 means the model says positive
+    probability: float
+    label: int  # current mark: +1, -1 or 0
+    kind: str = "image"
+    video_time: float | None = None
+    shot: int | None = None
+
+    @property
+    def verdict(self) -> bool:
+        return self.score >= 0
+
+    def as_json(self) -> dict[str, object]:
+        out = asdict(self)
+        out["verdict"] = "positive" if self.verdict else "negative"
+        if self.kind != "keyframe":
+            for key in ("kind", "video_time", "shot"):
+                out.pop(key)
+        return out
+
+
+@dataclass
+class RoundResult:
+    class_name: str
+    version: int
+    mode: str
+    page: list[PageItem]
+    n_pos: int
+    n_neg: int
+    n_weak: int
+    cv_score: float | None
+    round_ms: float
+    collection_size: int
+
+    def as_json(self) -> dict[str, object]:
+        out = {k: v for k, v in self.__dict__.items() if k != "page"}
+        out["page"] = [p.as_json() for p in self.page]
+        return out
+
+
+@dataclass
+class ClassSummary:
+    name: str
+    class_id: int
+    collection: str
+    space: str
+    visibility: str
+    positives: int
+    negatives: int
+    examples: list[str]
+    versions: list[dict[str, object]] = field(default_factory=list)
+    precision: Estimate | None = None
+    spot_checked: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        out = dict(self.__dict__)
+        if self.precision is not None:
+            out["precision"] = dict(self.precision._asdict())
+        return out
+
+
+class Learning:
+    """Use cases of the classes of one user (the CLI acts as user ``local``)."""
+
+    def __init__(self, home: Furet, user: str = "local"):
+        self.home = home
+        self.classes = ClassCatalog(home.catalog.sessions)
+        self.user_id = self.classes.ensure_user(user)
+
+    # -- classes -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        collection: str,
+        *,
+        from_items: list[int] | None = None,
+        from_image: Path | bytes | None = None,
+    ) -> ClassRow:
+        """A new class whose first positives are ``from_items`` and/or ``from_image``."""
+        col = self.home.collection(collection)
+        if from_items:
+            col.vectors_of(from_items)  # raises NotFoundError for a foreign or unknown item
+        vector = col.embed_image(from_image) if from_image is not None else None
+        row = self.classes.create_class(self.user_id, col.collection_id, name, col.model)
+        if from_items:
+            self.classes.add_labels(row.class_id, self.user_id, [(i, POSITIVE) for i in from_items])
+        if vector is not None:
+            source = str(from_image) if isinstance(from_image, Path) else "upload"
+            self.classes.add_example(row.class_id, source, vector)
+        return row
+
+    def get(self, name: str) -> ClassRow:
+        return self.classes.get_class(self.user_id, name)
+
+    def list_classes(self) -> list[ClassRow]:
+        return self.classes.list_classes(self.user_id)
+
+    def _collection(self, cls: ClassRow) -> Collection:
+        return self.home.collection_by_id(cls.collection_id)
+
+    # -- labels ------------------------------------------------------------------------------
+
+    def label(
+        self,
+        name: str,
+        positives: list[int] | None = None,
+        negatives: list[int] | None = None,
+        unlabel: list[int] | None = None,
+    ) -> dict[int, int]:
+        """Mark items; a later mark of the same item wins, the history keeps both."""
+        cls = self.get(name)
+        pos, neg, rem = positives or [], negatives or [], unlabel or []
+        both = set(pos) & set(neg)
+        if both:
+            raise InvalidInputError(f"item(s) {sorted(both)} marked both positive and negative")
+        ids = pos + neg
+        if ids:
+            self._collection(cls).vectors_of(ids)  # only items of the class's collection
+        values = [(i, POSITIVE) for i in pos] + [(i, NEGATIVE) for i in neg]
+        values += [(i, UNLABELLED) for i in rem]
+        if not values:
+            raise InvalidInputError("give --positive and/or --negative item ids")
+        self.classes.add_labels(cls.class_id, self.user_id, values)
+        return self.classes.current_labels(cls.class_id)
+
+    # -- rounds ------------------------------------------------------------------------------
+
+    def fit(
+        self, cls: ClassRow, col: Collection, rng: np.random.Generator
+    ) -> tuple[LinearModel, np.ndarray]:
+        """The class model on the current labels; returns it and the ``(n,) int8`` label array."""
+        m = col.matrix()
+        labels = self.classes.current_labels(cls.class_id)
+        labelled = np.zeros(len(m), np.int8)
+        if labels:
+            rows = m.rows_of(list(labels))
+            ok = rows >= 0
+            labelled[rows[ok]] = np.fromiter(labels.values(), np.int8, len(labels))[ok]
+        _, examples = self.classes.examples(cls.class_id, m.vectors.shape[1])
+        pos = np.concatenate([m.vectors[labelled == POSITIVE].astype(np.float32), examples])
+        if len(pos) == 0:
+            raise InvalidInputError(
+                f"class {cls.name!r} has no positive yet: mark one with "
+                f"furet class label {cls.name} --positive ITEM_ID"
+            )
+        neg_rows = np.flatnonzero(labelled == NEGATIVE)
+        weak_rows = (
+            sample_weak_negatives(labelled, WEAK_NEGATIVES, rng)
+            if neg_rows.size == 0
+            else neg_rows[:0]
+        )
+        model = fit_linear(
+            pos, m.vectors[neg_rows], m.vectors[weak_rows], background=col.mean_vector()
+        )
+        return model, labelled
+
+    def round(self, name: str, settings: RoundSettings | None = None) -> RoundResult:
+        """Fit the class on its marks, score the whole collection, return the next page."""
+        settings = settings or RoundSettings()
+        get_mode(settings.mode)
+        if not 1 <= settings.page_size <= 1000:
+            raise InvalidInputError("page size must be between 1 and 1000")
+        t0 = time.perf_counter()
+        cls = self.get(name)
+        col = self._collection(cls)
+        rng = np.random.default_rng(settings.seed)
+        model, labelled = self.fit(cls, col, rng)
+        m = col.matrix()
+        index = ExactIndex(m.vectors)
+        scores = index.scores(model.w, model.b)
+        first = settings.mode == "search" and self.classes.latest_version(cls.class_id) is None
+        if first and model.n_neg == 0:
+            # Before the first model, the page is the nearest neighbours of the positives:
+            # one example against weak negatives ranks worse than plain cosine similarity.
+            _, examples = self.classes.examples(cls.class_id, m.vectors.shape[1])
+            positives = np.concatenate([m.vectors[labelled == POSITIVE], examples])
+            ranking = index.scores(query_vector(positives))
+        else:
+            ranking = scores
+        rows = select_page(
+            settings.mode, ranking, labelled, settings.page_size, settings.mode_settings(), rng
+        )
+        round_ms = (time.perf_counter() - t0) * 1e3
+        ids = m.item_ids[rows]
+        infos = self.home.catalog.item_infos(ids.tolist())
+        page = []
+        for row, item_id in zip(rows.tolist(), ids.tolist(), strict=True):
+            hit = hit_of(infos[item_id], float(scores[row]))
+            page.append(
+                PageItem(
+                    item_id,
+                    hit.path,
+                    hit.score,
+                    float(1 / (1 + np.exp(-scores[row]))),
+                    int(labelled[row]),
+                    hit.kind,
+                    hit.video_time,
+                    hit.shot,
+                )
+            )
+        params: dict[str, object] = {"mode": settings.mode, "page_size": settings.page_size}
+        if settings.mode == "classify_random":
+            # Kept so that the user's later marks of these items estimate precision.
+            params["spot_check"] = {str(p.item_id): p.verdict for p in page}
+        version = self.classes.save_version(
+            cls.class_id,
+            n_pos=model.n_pos,
+            n_neg=model.n_neg,
+            n_weak=model.n_weak,
+            cv_score=model.cv_score,
+            weights=model.w,
+            bias=model.b,
+            params=params,
+        )
+        return RoundResult(
+            cls.name,
+            version,
+            settings.mode,
+            page,
+            model.n_pos,
+            model.n_neg,
+            model.n_weak,
+            model.cv_score,
+            round_ms,
+            len(m),
+        )
+
+    # -- reports -----------------------------------------------------------------------------
+
+    def spot_check(self, cls: ClassRow) -> tuple[Estimate | None, int]:
+        """Precision estimate from every Classify Random page the user has since marked."""
+        labels = self.classes.current_labels(cls.class_id)
+        verdicts: dict[int, bool] = {}
+        for v in self.classes.versions(cls.class_id):
+            check = v.params.get("spot_check")
+            if isinstance(check, dict):
+                verdicts.update({int(k): bool(b) for k, b in check.items()})
+        marked = [i for i in verdicts if i in labels]
+        if not marked:
+            return None, 0
+        said = np.array([verdicts[i] for i in marked])
+        truth = np.array([labels[i] == POSITIVE for i in marked])
+        return precision_estimate(said, said != truth), len(marked)
+
+    def show(self, name: str) -> ClassSummary:
+        cls = self.get(name)
+        labels = self.classes.current_labels(cls.class_id)
+        sources, _ = self.classes.examples(cls.class_id, 1)
+        precision, checked = self.spot_check(cls)
+        versions = [
+            {
+                "version": v.version,
+                "created_at": v.created_at.isoformat(),
+                "n_pos": v.n_pos,
+                "n_neg": v.n_neg,
+                "n_weak": v.n_weak,
+                "cv_score": v.cv_score,
+                "mode": v.params.get("mode"),
+            }
+            for v in self.classes.versions(cls.class_id)
+        ]
+        return ClassSummary(
+            cls.name,
+            cls.class_id,
+            self._collection(cls).name,
+            cls.space,
+            cls.visibility,
+            sum(1 for v in labels.values() if v == POSITIVE),
+            sum(1 for v in labels.values() if v == NEGATIVE),
+            sources,
+            versions,
+            precision,
+            checked,
+        )
+
+    def export(self, name: str) -> dict[str, object]:
+        """Labels (current and history) and the latest model, as plain JSON data."""
+        cls = self.get(name)
+        col = self._collection(cls)
+        labels = self.classes.current_labels(cls.class_id)
+        infos = self.home.catalog.item_infos(labels)
+        latest = self.classes.latest_version(cls.class_id)
+        return {
+            "class": self.show(name).as_json(),
+            "labels": [
+                {
+                    "item_id": i,
+                    "path": infos[i].path if i in infos else None,
+                    "label": "positive" if v == POSITIVE else "negative",
+                }
+                for i, v in sorted(labels.items())
+            ],
+            "history": [
+                {
+                    "item_id": h.item_id,
+                    "value": h.value,
+                    "user_id": h.user_id,
+                    "at": h.created_at.isoformat(),
+                }
+                for h in self.classes.label_history(cls.class_id)
+            ],
+            "model": None
+            if latest is None
+            else {
+                "version": latest.version,
+                "space": cls.space,
+                "collection": col.name,
+                "dim": int(latest.weights.size),
+                "weights": [round(float(x), 7) for x in latest.weights],
+                "bias": latest.bias,
+                "score": "x @ weights + bias, x the L2-normalised embedding; > 0 is positive",
+            },
+        }
