@@ -4,8 +4,11 @@ Every frame is decoded (a cut is frame-exact only if every frame is seen), but o
 signature is read from each (``furet.media.shots``: a few thousand samples of the raw Y/U/V
 planes, no colour conversion, no scaling). Full-size RGB conversion happens only for the frames
 picked as keyframes. Frames that may still be picked are held as decoder frames (YUV, no copy),
-decimated so that at most ~2 x 32 + ``window`` of them are alive at once, whatever the length of
-the video or of its shots.
+decimated so that about 50 of them at most are alive at once (32 in the current window, a few
+kept for merging, the detector's lag), whatever the length of the video or of its shots.
+
+Keyframes come out shot by shot, when the shot ends (they carry its end time): the picks of a
+long shot wait, as decoder frames (1.5 bytes a pixel) or, with ``max_side``, as small images.
 
 Keyframes of a shot: the shot is cut into consecutive windows of ``frame_interval`` seconds and
 each window contributes its middle frame; a last window shorter than half an interval is merged
@@ -204,6 +207,7 @@ class _Candidate:
     index: int
     time: float
     frame: av.VideoFrame | None
+    image: Image.Image | None = None
 
 
 @dataclass
@@ -247,6 +251,11 @@ class _KeyframePicker:
             return
         if time - shot.window_time >= self.interval:
             picked = self._pick(shot.window_index, index - 1, (shot.window_time + time) / 2)
+            if picked.frame is not None and self.max_side is not None:
+                # A long shot's picks wait for its end: hold them small when allowed to.
+                picked = _Candidate(
+                    picked.index, picked.time, None, _to_image(picked.frame, self.max_side)
+                )
             shot.picked.append(picked)
             shot.previous_window = (shot.window_index, shot.window_time)
             shot.window_index, shot.window_time, shot.stride = index, time, 1
@@ -308,10 +317,13 @@ class _KeyframePicker:
         self.shots.append(Shot(number, shot.start_index, end_index, shot.start_time, end_time))
         if self.keep_frames:
             for c in shot.picked:
-                assert c.frame is not None
+                image = c.image
+                if image is None:
+                    assert c.frame is not None
+                    image = _to_image(c.frame, self.max_side)
                 self.keyframes.append(
                     Keyframe(
-                        image=_to_image(c.frame, self.max_side),
+                        image=image,
                         time=c.time,
                         frame_index=c.index,
                         shot=number,
