@@ -152,6 +152,22 @@ def test_fades_and_flashes_on_a_synthetic_video(tmp_path: Path) -> None:
     assert shots[-1].end_frame == len(frames) - 1
 
 
+def test_slow_fade_of_a_flat_picture_is_one_shot(tmp_path: Path) -> None:
+    # A title card brightening: with hard histogram bins every bin edge crossed looked like a cut.
+    frames = []
+    for t in range(300):
+        a = np.full((72, 128, 3), 30 + t * 0.6, dtype=np.float32)
+        a[:, (t // 2) % 128] = 250  # something moves
+        frames.append(a.astype(np.uint8))
+    path = tmp_path / "card.mp4"
+    _write_video(path, frames, "libx264", "yuv420p")
+    analysis = analyse_video(path, frame_interval=2.0)
+    assert [(s.start_frame, s.end_frame) for s in analysis.shots] == [(0, 299)]
+    picked = [k.frame_index for k in analysis.keyframes]
+    assert len(picked) == 6  # middles of 2 s windows, to within 50 / 32 frames
+    assert all(abs(k - m) <= 1 for k, m in zip(picked, [25, 75, 125, 175, 225, 275], strict=True))
+
+
 def test_packed_pixel_format_goes_through_the_converter(tmp_path: Path) -> None:
     frames = [_scene(4, t) for t in range(30)] + [_scene(5, t) for t in range(30)]
     path = tmp_path / "packed.mkv"

@@ -89,7 +89,14 @@ class SignatureSampler:
     def __init__(self) -> None:
         self._index: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._chroma = np.full(SAMPLE_SHAPE, 128, dtype=np.uint8)
-        self._offsets = (np.arange(3, dtype=np.intp) * _BINS)[:, None, None]
+        self._level_offsets = (np.arange(3, dtype=np.uint16) * 256)[:, None, None]
+        # (256, 17): how much of a sample of each level goes to each bin, per sample taken.
+        level = np.arange(256)
+        frac = (level & 15) / 16.0
+        soft = np.zeros((256, _BINS), dtype=np.float64)
+        soft[level, level >> 4] = 1.0 - frac
+        soft[level, (level >> 4) + 1] += frac
+        self._soft_bins = (soft / (SAMPLE_SHAPE[0] * SAMPLE_SHAPE[1])).astype(np.float32)
 
     def _sample(self, plane: np.ndarray, width: int) -> np.ndarray:
         rows, cols = SAMPLE_SHAPE
@@ -122,11 +129,11 @@ class SignatureSampler:
             samples.append(self._chroma)
         stack = np.stack(samples).astype(np.uint16)  # (3, 36, 64)
         grid = _block_sums(stack).astype(np.float32) * np.float32(1.0 / (_BLOCK * _BLOCK * 255))
-        # Bins centred on multiples of 16, so neutral chroma (128, all of a black-and-white
-        # film) sits mid-bin: on an edge, +-1 of noise would swing the whole histogram.
-        bins = ((stack + 8) >> 4).astype(np.intp) + self._offsets
-        hist = np.bincount(bins.ravel(), minlength=3 * _BINS).astype(np.float32)
-        hist = hist.reshape(3, _BINS) * np.float32(1.0 / (SAMPLE_SHAPE[0] * SAMPLE_SHAPE[1]))
+        # Soft binning (each sample split between the two nearest bin centres, multiples of
+        # 16): with hard bins a flat or neutral-chroma picture (a title card, a black-and-white
+        # film) swings its whole histogram when noise or a fade nudges it across a bin edge.
+        levels = np.bincount((stack + self._level_offsets).ravel(), minlength=3 * 256)
+        hist = levels.reshape(3, 256).astype(np.float32) @ self._soft_bins
         return FrameSignature(grid=grid, hist=hist, luma=float(grid[0].mean()) * 255.0)
 
 
