@@ -18,6 +18,18 @@ class AlreadyExistsError(FuretError):
     status_code = 409
 
 
+class AuthenticationError(FuretError):
+    """No valid session or API key (or a revoked key, or a disabled account)."""
+
+    status_code = 401
+
+
+class QuotaExceededError(FuretError):
+    """The caller's daily quota is spent; it resets at 00:00 UTC."""
+
+    status_code = 429
+
+
 class InvalidInputError(FuretError):
     status_code = 422
 

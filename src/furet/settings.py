@@ -34,5 +34,14 @@ class Settings(BaseSettings):
     #: Items written per segment (and per catalog commit) during ingestion.
     segment_items: int = 256
 
+    #: Key signing the browser session cookie; default: generated once into ``home/session.key``.
+    session_secret: str | None = None
+    #: Send the session cookie only over HTTPS (set it when served behind TLS).
+    cookie_secure: bool = False
+    #: Seconds a browser session stays valid.
+    session_max_age: int = 14 * 24 * 3600
+    #: Requests per UTC day per API key (or per user for browser sessions), unless set per user.
+    default_daily_quota: int = 10_000
+
     def catalog_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'catalog.sqlite3'}"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -111,6 +112,12 @@ class UserRow(Base):
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Account columns (0003): a user without a password hash cannot log in (e.g. ``local``).
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="member")
+    #: Requests per UTC day; None means the server's default.
+    daily_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
 class ClassRow(Base):
@@ -179,3 +186,47 @@ class ClassVersionRow(Base):
     weights: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32 (dim,)
     bias: Mapped[float] = mapped_column(Float, nullable=False)
     params: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
+class GroupRow(Base):
+    """A group of users (an institution); classes will be shareable with one."""
+
+    __tablename__ = "groups"
+    group_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MembershipRow(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.group_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ApiKeyRow(Base):
+    """An API key: only the sha256 of its secret is stored; ``prefix`` lets users tell keys apart."""
+
+    __tablename__ = "api_keys"
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(32), nullable=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UsageRow(Base):
+    """Requests counted per quota subject (``key:<id>`` or ``user:<id>``) and UTC day."""
+
+    __tablename__ = "usage"
+    subject: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

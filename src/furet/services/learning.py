@@ -14,7 +14,7 @@ from furet.catalog.schema import ClassRow
 from furet.domain.classifier import LinearModel, fit_linear, sample_weak_negatives
 from furet.domain.metrics import Estimate
 from furet.domain.modes import ModeSettings, get_mode, precision_estimate, select_page
-from furet.errors import InvalidInputError
+from furet.errors import InvalidInputError, NotFoundError
 from furet.services.search import hit_of, query_vector
 from furet.vectors.exact import ExactIndex
 
@@ -135,6 +135,21 @@ class Learning:
 
     def get(self, name: str) -> ClassRow:
         return self.classes.get_class(self.user_id, name)
+
+    def get_by_id(self, class_id: int) -> ClassRow:
+        """The class ``class_id`` if this user owns it; anyone else's is 'not found'."""
+        try:
+            row = self.classes.get_class_by_id(class_id)
+        except NotFoundError:
+            row = None
+        if row is None or row.owner_id != self.user_id:
+            # Same answer for "absent" and "not yours": ids of private classes do not leak.
+            raise NotFoundError(f"you have no class {class_id}; list yours with GET /v1/classes")
+        return row
+
+    def delete(self, name: str) -> None:
+        """Delete a class with its labels, examples and versions."""
+        self.classes.delete_class(self.get(name).class_id)
 
     def list_classes(self) -> list[ClassRow]:
         return self.classes.list_classes(self.user_id)

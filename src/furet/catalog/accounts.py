@@ -1,0 +1,365 @@
+"""Catalog operations on accounts: passwords, roles, groups, API keys and daily usage.
+
+Passwords are stored as argon2id hashes; API keys as the sha256 of their random secret (a key
+is 32 random bytes, so a fast hash is enough and lookups stay one indexed query).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from furet.catalog.classes import retry_busy
+from furet.catalog.schema import ApiKeyRow, GroupRow, MembershipRow, UsageRow, UserRow, utcnow
+from furet.errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+ROLES = ("admin", "member")
+#: Every key starts with this, so leaked keys are easy to grep for in logs and repositories.
+KEY_PREFIX = "furet_"
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: int
+    name: str
+    role: str
+    daily_quota: int | None
+    disabled: bool
+    groups: list[str] = field(default_factory=list)
+    #: Short fingerprint of the password hash: a session made before a password change dies.
+    password_tag: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def as_json(self, default_quota: int) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "name": self.name,
+            "role": self.role,
+            "groups": self.groups,
+            "daily_quota": self.daily_quota if self.daily_quota is not None else default_quota,
+            "disabled": self.disabled,
+        }
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "key_id": self.key_id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+        }
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _tag(password_hash: str | None) -> str:
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInputError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+
+
+def _check_quota(quota: int | None) -> None:
+    if quota is not None and quota < 0:
+        raise InvalidInputError("daily_quota must be 0 or more requests per day")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise InvalidInputError("a password must have at least 8 characters")
+
+
+class AccountStore:
+    """Users, groups, keys and usage counters; every method is one short transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+
+    # -- users -------------------------------------------------------------------------------
+
+    def _account(self, s: Session, row: UserRow) -> Account:
+        groups = s.scalars(
+            select(GroupRow.name)
+            .join(MembershipRow, MembershipRow.group_id == GroupRow.group_id)
+            .where(MembershipRow.user_id == row.user_id)
+            .order_by(GroupRow.name)
+        )
+        return Account(
+            row.user_id,
+            row.name,
+            row.role,
+            row.daily_quota,
+            bool(row.disabled),
+            list(groups),
+            _tag(row.password_hash),
+        )
+
+    def create_user(
+        self,
+        name: str,
+        password: str | None,
+        *,
+        role: str = "member",
+        daily_quota: int | None = None,
+        groups: list[str] | None = None,
+    ) -> Account:
+        """A new account; ``groups`` are created if needed. A name already taken raises."""
+        name = name.strip()
+        if not name or len(name) > 100 or any(c in name for c in "/\\:"):
+            raise InvalidInputError("a user name must be 1 to 100 characters, without / \\ :")
+        _check_role(role)
+        _check_quota(daily_quota)
+        if password is not None:
+            _check_password(password)
+        hashed = _hasher.hash(password) if password is not None else None
+        with self.sessions.begin() as s:
+            if s.scalar(select(UserRow.user_id).where(UserRow.name == name)) is not None:
+                raise AlreadyExistsError(f"a user named {name!r} exists already")
+            row = UserRow(
+                name=name,
+                created_at=utcnow(),
+                password_hash=hashed,
+                role=role,
+                daily_quota=daily_quota,
+                disabled=False,
+            )
+            s.add(row)
+            s.flush()
+            self._set_groups(s, row.user_id, groups or [])
+            return self._account(s, row)
+
+    def _set_groups(self, s: Session, user_id: int, names: list[str]) -> None:
+        s.execute(delete(MembershipRow).where(MembershipRow.user_id == user_id))
+        for name in sorted(set(names)):
+            gid = s.scalar(select(GroupRow.group_id).where(GroupRow.name == name))
+            if gid is None:
+                group = GroupRow(name=name, created_at=utcnow())
+                s.add(group)
+                s.flush()
+                gid = group.group_id
+            s.add(MembershipRow(group_id=gid, user_id=user_id))
+
+    def get(self, user_id: int) -> Account:
+        with self.sessions() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise NotFoundError(f"no user {user_id}")
+            return self._account(s, row)
+
+    def find(self, name: str) -> Account:
+        with self.sessions() as s:
+            row = s.scalar(select(UserRow).where(UserRow.name == name))
+            if row is None:
+                raise NotFoundError(f"no user named {name!r}; list users with: furet user list")
+            return self._account(s, row)
+
+    def list_users(self) -> list[Account]:
+        with self.sessions() as s:
+            return [self._account(s, r) for r in s.scalars(select(UserRow).order_by(UserRow.name))]
+
+    def update_user(
+        self,
+        user_id: int,
+        *,
+        role: str | None = None,
+        daily_quota: int | None = None,
+        clear_quota: bool = False,
+        password: str | None = None,
+        disabled: bool | None = None,
+        groups: list[str] | None = None,
+    ) -> Account:
+        """Change the given fields only; ``clear_quota`` returns the user to the default."""
+        if role is not None:
+            _check_role(role)
+        _check_quota(daily_quota)
+        if password is not None:
+            _check_password(password)
+        hashed = _hasher.hash(password) if password is not None else None
+        with self.sessions.begin() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise NotFoundError(f"no user {user_id}")
+            if role is not None:
+                row.role = role
+            if daily_quota is not None or clear_quota:
+                row.daily_quota = daily_quota
+            if hashed is not None:
+                row.password_hash = hashed
+            if disabled is not None:
+                row.disabled = disabled
+            if groups is not None:
+                self._set_groups(s, user_id, groups)
+            s.flush()
+            return self._account(s, row)
+
+    def authenticate(self, name: str, password: str) -> Account:
+        """The account of ``name`` if ``password`` is right; one vague error otherwise."""
+        refused = AuthenticationError("wrong user name or password")
+        with self.sessions() as s:
+            row = s.scalar(select(UserRow).where(UserRow.name == name))
+            if row is None or row.password_hash is None:
+                # Hash anyway so that response time does not reveal which names exist.
+                _hasher.hash(password)
+                raise refused
+            try:
+                _hasher.verify(row.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                raise refused from None
+            if row.disabled:
+                raise AuthenticationError("this account is disabled; ask an administrator")
+            return self._account(s, row)
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def create_group(self, name: str) -> dict[str, object]:
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidInputError("a group name must be 1 to 100 characters")
+        with self.sessions.begin() as s:
+            if s.scalar(select(GroupRow.group_id).where(GroupRow.name == name)) is not None:
+                raise AlreadyExistsError(f"a group named {name!r} exists already")
+            row = GroupRow(name=name, created_at=utcnow())
+            s.add(row)
+            s.flush()
+            return {"group_id": row.group_id, "name": row.name, "members": []}
+
+    def list_groups(self) -> list[dict[str, object]]:
+        with self.sessions() as s:
+            out = []
+            for g in s.scalars(select(GroupRow).order_by(GroupRow.name)):
+                members = s.scalars(
+                    select(UserRow.name)
+                    .join(MembershipRow, MembershipRow.user_id == UserRow.user_id)
+                    .where(MembershipRow.group_id == g.group_id)
+                    .order_by(UserRow.name)
+                )
+                out.append({"group_id": g.group_id, "name": g.name, "members": list(members)})
+            return out
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    def create_key(self, user_id: int, name: str) -> tuple[ApiKey, str]:
+        """A new key of ``user_id``; returns it and its secret, which is never stored."""
+        name = name.strip() or "default"
+        if len(name) > 100:
+            raise InvalidInputError("a key name must be at most 100 characters")
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = ApiKeyRow(
+            user_id=user_id,
+            name=name,
+            prefix=secret[: len(KEY_PREFIX) + 6],
+            secret_hash=hash_secret(secret),
+            created_at=utcnow(),
+        )
+        with self.sessions.begin() as s:
+            if s.get(UserRow, user_id) is None:
+                raise NotFoundError(f"no user {user_id}")
+            s.add(row)
+            s.flush()
+            return _key(row), secret
+
+    def list_keys(self, user_id: int) -> list[ApiKey]:
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(ApiKeyRow).where(ApiKeyRow.user_id == user_id).order_by(ApiKeyRow.key_id)
+            )
+            return [_key(r) for r in rows]
+
+    def revoke_key(self, user_id: int, key_id: int) -> None:
+        """Revoke a key of ``user_id`` (idempotent); someone else's key is 'not found'."""
+        with self.sessions.begin() as s:
+            row = s.get(ApiKeyRow, key_id)
+            if row is None or row.user_id != user_id:
+                raise NotFoundError(f"you have no API key {key_id}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+
+    def resolve_key(self, secret: str) -> tuple[Account, int]:
+        """The account and key id of an API key secret; unknown or revoked keys raise 401."""
+        with self.sessions() as s:
+            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_hash == hash_secret(secret)))
+            if row is None:
+                raise AuthenticationError("unknown API key; create one with POST /v1/keys")
+            if row.revoked_at is not None:
+                raise AuthenticationError("this API key was revoked; create a new one")
+            user = s.get(UserRow, row.user_id)
+            if user is None or user.disabled:
+                raise AuthenticationError("the account of this API key is disabled")
+            return self._account(s, user), row.key_id
+
+    # -- usage -------------------------------------------------------------------------------
+
+    def consume(self, subject: str, day: str, limit: int, key_id: int | None = None) -> int:
+        """Count one request of ``subject`` on ``day`` if under ``limit``.
+
+        Returns the count after the request, or ``-1 - count`` when the quota was already spent
+        (nothing counted). Check and increment are one conditional UPDATE, so concurrent
+        requests cannot overshoot the limit.
+        """
+
+        def run() -> int:
+            with self.sessions.begin() as s:
+                if key_id is not None:
+                    s.execute(
+                        update(ApiKeyRow)
+                        .where(ApiKeyRow.key_id == key_id)
+                        .values(last_used_at=utcnow())
+                    )
+                done = s.execute(
+                    update(UsageRow)
+                    .where(UsageRow.subject == subject, UsageRow.day == day, UsageRow.count < limit)
+                    .values(count=UsageRow.count + 1)
+                )
+                row = s.get(UsageRow, (subject, day))
+                if done.rowcount:  # type: ignore[attr-defined]
+                    return row.count if row is not None else 1
+                if row is not None:
+                    return -1 - row.count
+                if limit <= 0:
+                    return -1
+                s.add(UsageRow(subject=subject, day=day, count=1))
+                return 1
+
+        return retry_busy(run)
+
+    def used(self, subject: str, day: str) -> int:
+        with self.sessions() as s:
+            row = s.get(UsageRow, (subject, day))
+            return row.count if row is not None else 0
+
+
+def _key(r: ApiKeyRow) -> ApiKey:
+    return ApiKey(r.key_id, r.user_id, r.name, r.prefix, r.created_at, r.revoked_at, r.last_used_at)

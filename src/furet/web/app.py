@@ -1,0 +1,67 @@
+"""The one wiring factory: settings in, FastAPI application out."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+import furet
+from furet.catalog.accounts import AccountStore
+from furet.settings import Settings
+from furet.web import problems, quota
+from furet.web.auth import SESSION_COOKIE, session_secret
+from furet.web.context import AppContext
+from furet.web.metrics import Metrics, ObserveMiddleware
+from furet.web.routes import admin, auth, classes, collections, identify, ops
+from furet.web.routes.ops import STATIC
+from furet.web.uploads import FORM_OVERHEAD, MAX_IMAGES, BodyLimitMiddleware
+
+DESCRIPTION = """\
+Visual search and interactive learning of visual classes.
+
+Authenticate with an API key in the `X-API-Key` header (or the `api-key` query parameter), or
+with a browser session from `POST /v1/auth/login`. Errors are RFC 9457 problem documents.
+Every `/v1` response carries `RateLimit-Policy` and `RateLimit` headers (daily quota).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The furet HTTP application over the data home of ``settings``."""
+    settings = settings or Settings()
+    home = furet.open(settings=settings)
+    metrics = Metrics()
+    ctx = AppContext(settings, home, AccountStore(home.catalog.sessions), metrics)
+
+    app = FastAPI(
+        title="furet",
+        version=furet.__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.furet = ctx
+    problems.install(app)
+    for module in (auth, admin, collections, classes, identify, ops):
+        app.include_router(module.router)
+    STATIC.mkdir(parents=True, exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def default_quota() -> quota.QuotaState:
+        _, reset = quota.utc_day()
+        return quota.QuotaState(settings.default_daily_quota, 0, reset)
+
+    # Added innermost first: sessions sit inside the observer, which sits inside the body limit.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    app.add_middleware(ObserveMiddleware, metrics=metrics, default_quota=default_quota)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_upload_bytes * MAX_IMAGES + FORM_OVERHEAD
+    )
+    return app

@@ -1,0 +1,128 @@
+"""Who is calling: a browser session (signed cookie) or an API key; and their quota.
+
+Routes depend on :func:`caller` (authenticated, one request counted against the quota) or
+:func:`caller_uncounted` (authenticated, not counted: thumbnails, originals, /me, /quota, so
+that rendering a grid does not eat the day's quota). :func:`admin` adds the role check.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery
+
+from furet.catalog.accounts import Account
+from furet.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from furet.settings import Settings
+from furet.web import quota
+from furet.web.context import AppContext, context
+
+SESSION_COOKIE = "furet_session"
+#: Session key holding the user id, and the password fingerprint that must still match.
+SESSION_USER, SESSION_TAG = "uid", "pw"
+
+# Declared as security schemes so that /docs shows the padlock and accepts a key.
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+_query = APIKeyQuery(name="api-key", auto_error=False, description="API key (Pl@ntNet style)")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="browser session")
+
+
+@dataclass(frozen=True)
+class Caller:
+    account: Account
+    #: The API key used, or None for a browser session.
+    key_id: int | None
+    quota_limit: int
+
+    @property
+    def quota_subject(self) -> str:
+        return f"key:{self.key_id}" if self.key_id is not None else f"user:{self.account.user_id}"
+
+
+def session_secret(settings: Settings) -> str:
+    """The configured secret, or one generated once and kept in ``home/session.key`` (0600)."""
+    if settings.session_secret:
+        return settings.session_secret
+    path: Path = settings.home / "session.key"
+    if not path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker created it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def _identify(request: Request, ctx: AppContext, key: str | None) -> Caller:
+    if key:
+        account, key_id = ctx.accounts.resolve_key(key)
+    else:
+        session = request.session
+        user_id = session.get(SESSION_USER)
+        if not isinstance(user_id, int):
+            raise AuthenticationError(
+                "log in (POST /v1/auth/login) or send an API key in the X-API-Key header"
+            )
+        expired = AuthenticationError("your session has expired; log in again")
+        try:
+            account = ctx.accounts.get(user_id)
+        except NotFoundError:
+            session.clear()
+            raise expired from None
+        if account.disabled or session.get(SESSION_TAG) != account.password_tag:
+            session.clear()
+            raise expired
+        key_id = None
+    limit = account.daily_quota
+    if limit is None:
+        limit = ctx.settings.default_daily_quota
+    return Caller(account, key_id, limit)
+
+
+def caller_uncounted(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(context)],
+    header_key: Annotated[str | None, Depends(_header)],
+    query_key: Annotated[str | None, Depends(_query)],
+    _session: Annotated[str | None, Depends(_cookie)],
+) -> Caller:
+    """The authenticated caller; the request is not counted (its quota state is reported)."""
+    who = _identify(request, ctx, header_key or query_key)
+    request.state.quota = quota.peek(ctx.accounts, who.quota_subject, who.quota_limit)
+    return who
+
+
+def caller(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(context)],
+    header_key: Annotated[str | None, Depends(_header)],
+    query_key: Annotated[str | None, Depends(_query)],
+    _session: Annotated[str | None, Depends(_cookie)],
+) -> Caller:
+    """The authenticated caller, with this request counted against their daily quota."""
+    who = _identify(request, ctx, header_key or query_key)
+    counted, state = quota.charge(ctx.accounts, who.quota_subject, who.quota_limit, who.key_id)
+    request.state.quota = state
+    if not counted:
+        raise quota.exhausted(state)
+    return who
+
+
+def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    """The caller, who must be an administrator (403 otherwise)."""
+    if not who.account.is_admin:
+        raise PermissionDeniedError("this route is for administrators")
+    return who
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+UncountedDep = Annotated[Caller, Depends(caller_uncounted)]
+AdminDep = Annotated[Caller, Depends(admin)]
+ContextDep = Annotated[AppContext, Depends(context)]

@@ -1,0 +1,26 @@
+"""What every route needs, built once by ``create_app`` and kept in ``app.state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from furet.catalog.accounts import AccountStore
+from furet.library import Furet
+from furet.settings import Settings
+from furet.web.metrics import Metrics
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    home: Furet
+    accounts: AccountStore
+    metrics: Metrics
+
+
+def context(request: Request) -> AppContext:
+    """FastAPI dependency: the application's context."""
+    ctx: AppContext = request.app.state.furet
+    return ctx

@@ -1,0 +1,80 @@
+"""Login, logout, the caller's identity, API keys and quota."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from furet.web.auth import SESSION_TAG, SESSION_USER, Caller, CallerDep, ContextDep, UncountedDep
+from furet.web.context import AppContext
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"username": "alice", "password": "correct horse"}]}
+    )
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "my-script"}]})
+    name: str = Field(default="default", max_length=100)
+
+
+def _me(ctx: AppContext, who: Caller) -> dict[str, object]:
+    return who.account.as_json(ctx.settings.default_daily_quota)
+
+
+@router.post("/auth/login")
+async def login(body: Login, request: Request, ctx: ContextDep) -> dict[str, object]:
+    """Check the password and open a browser session (signed HttpOnly cookie)."""
+    # argon2 takes tens of milliseconds of CPU: off the event loop.
+    account = await run_in_threadpool(ctx.accounts.authenticate, body.username, body.password)
+    request.session.clear()
+    request.session[SESSION_USER] = account.user_id
+    request.session[SESSION_TAG] = account.password_tag
+    return {"user": account.as_json(ctx.settings.default_daily_quota)}
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(request: Request) -> Response:
+    """Close the browser session (idempotent)."""
+    request.session.clear()
+    return Response(status_code=204)
+
+
+@router.get("/me")
+def me(who: UncountedDep, ctx: ContextDep) -> dict[str, object]:
+    """The caller's account: id, name, role, groups, daily quota."""
+    return _me(ctx, who)
+
+
+@router.get("/quota")
+def get_quota(request: Request, who: UncountedDep) -> dict[str, int]:
+    """Today's quota of the caller (this request is not counted)."""
+    state: dict[str, int] = request.state.quota.as_json()
+    return state
+
+
+@router.post("/keys", status_code=201)
+def create_key(body: NewKey, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
+    """A new API key; the secret ``key`` is in this response only, store it now."""
+    key, secret = ctx.accounts.create_key(who.account.user_id, body.name)
+    return {**key.as_json(), "key": secret}
+
+
+@router.get("/keys")
+def list_keys(who: UncountedDep, ctx: ContextDep) -> list[dict[str, object]]:
+    """The caller's API keys, without their secrets."""
+    return [k.as_json() for k in ctx.accounts.list_keys(who.account.user_id)]
+
+
+@router.delete("/keys/{key_id}", status_code=204)
+def revoke_key(key_id: int, who: CallerDep, ctx: ContextDep) -> Response:
+    """Revoke one of the caller's keys; it gets 401 from then on."""
+    ctx.accounts.revoke_key(who.account.user_id, key_id)
+    return Response(status_code=204)

@@ -1,0 +1,212 @@
+"""Classes of the caller: create, label, rounds, versions, export, delete.
+
+Classes are private to their owner: another user's class id answers 404, exactly as an absent
+one, so private ids do not leak. Every route runs in the threadpool (rounds scan the collection).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from furet.catalog.classes import NEGATIVE, POSITIVE
+from furet.catalog.schema import ClassRow
+from furet.domain.temporal import ScoredItem, fold_temporal
+from furet.services.learning import Learning, RoundSettings
+from furet.web.auth import Caller, CallerDep, ContextDep
+from furet.web.context import AppContext
+from furet.web.render import item_urls, video_fields
+from furet.web.uploads import read_images
+
+router = APIRouter(prefix="/v1/classes", tags=["classes"])
+
+
+class NewClass(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "daisy", "collection": "flowers", "item_ids": [3]}]
+        }
+    )
+    name: str = Field(min_length=1, max_length=200)
+    collection: str = Field(min_length=1)
+    item_ids: list[int] = Field(default_factory=list, max_length=1000)
+
+
+class Labels(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"positive": [3, 8], "negative": [21], "unlabel": []}]}
+    )
+    positive: list[int] = Field(default_factory=list, max_length=10_000)
+    negative: list[int] = Field(default_factory=list, max_length=10_000)
+    unlabel: list[int] = Field(default_factory=list, max_length=10_000)
+
+
+class RoundRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"mode": "search", "page_size": 15},
+                {
+                    "mode": "discovery",
+                    "page_size": 15,
+                    "discovery_rate": 0.3,
+                    "sampling_min": 0.2,
+                    "sampling_max": 0.8,
+                    "seed": 1,
+                },
+            ]
+        }
+    )
+    mode: str = "search"
+    page_size: int = Field(default=15, ge=1, le=1000)
+    discovery_rate: float = Field(default=0.3, ge=0, le=1)
+    sampling_min: float = Field(default=0.2, ge=0, le=1)
+    sampling_max: float = Field(default=0.8, ge=0, le=1)
+    temporal_range: float = Field(default=0.0, ge=0)
+    seed: int | None = None
+
+
+def _learning(ctx: AppContext, who: Caller) -> Learning:
+    return ctx.home.learning(who.account.name)
+
+
+def _summary(ctx: AppContext, learning: Learning, cls: ClassRow) -> dict[str, object]:
+    labels = learning.classes.current_labels(cls.class_id)
+    return {
+        "class_id": cls.class_id,
+        "name": cls.name,
+        "collection": ctx.home.collection_by_id(cls.collection_id).name,
+        "positives": sum(1 for v in labels.values() if v == POSITIVE),
+        "negatives": sum(1 for v in labels.values() if v == NEGATIVE),
+        "versions": len(learning.classes.versions(cls.class_id)),
+        "visibility": cls.visibility,
+    }
+
+
+@router.get("")
+def list_classes(who: CallerDep, ctx: ContextDep) -> list[dict[str, object]]:
+    """The caller's classes."""
+    learning = _learning(ctx, who)
+    return [_summary(ctx, learning, c) for c in learning.list_classes()]
+
+
+@router.post("", status_code=201)
+def create_class(body: NewClass, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
+    """A new class whose first positives are ``item_ids`` of ``collection``."""
+    learning = _learning(ctx, who)
+    cls = learning.create(body.name, body.collection, from_items=body.item_ids)
+    return _summary(ctx, learning, cls)
+
+
+@router.post("/from-image", status_code=201)
+async def create_class_from_image(
+    who: CallerDep,
+    ctx: ContextDep,
+    image: Annotated[UploadFile, File(description="the first positive example")],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    collection: Annotated[str, Form(min_length=1)],
+) -> dict[str, object]:
+    """A new class from an uploaded image ("Create class from this image")."""
+    (data,) = await read_images([image], ctx.settings.max_upload_bytes)
+
+    def run() -> dict[str, object]:
+        learning = _learning(ctx, who)
+        cls = learning.create(name, collection, from_image=data)
+        return _summary(ctx, learning, cls)
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/{class_id}")
+def get_class(class_id: int, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
+    """The class summary with its versions and, after spot checks, a precision estimate."""
+    learning = _learning(ctx, who)
+    cls = learning.get_by_id(class_id)
+    shown = learning.show(cls.name).as_json()
+    return {
+        **_summary(ctx, learning, cls),
+        "versions": shown["versions"],
+        "precision": shown["precision"],
+        "spot_checked": shown["spot_checked"],
+        "examples": shown["examples"],
+    }
+
+
+@router.delete("/{class_id}", status_code=204)
+def delete_class(class_id: int, who: CallerDep, ctx: ContextDep) -> Response:
+    """Delete the class, its labels and versions."""
+    learning = _learning(ctx, who)
+    learning.delete(learning.get_by_id(class_id).name)
+    return Response(status_code=204)
+
+
+@router.post("/{class_id}/labels")
+def label(class_id: int, body: Labels, who: CallerDep, ctx: ContextDep) -> dict[str, int]:
+    """Mark items positive or negative, or remove marks; the latest mark of an item wins."""
+    learning = _learning(ctx, who)
+    cls = learning.get_by_id(class_id)
+    current = learning.label(cls.name, body.positive, body.negative, body.unlabel)
+    return {
+        "positives": sum(1 for v in current.values() if v == POSITIVE),
+        "negatives": sum(1 for v in current.values() if v == NEGATIVE),
+    }
+
+
+@router.post("/{class_id}/rounds")
+def run_round(
+    class_id: int, body: RoundRequest, who: CallerDep, ctx: ContextDep
+) -> dict[str, object]:
+    """Fit the class on its marks, rank the whole collection, return the next page."""
+    learning = _learning(ctx, who)
+    cls = learning.get_by_id(class_id)
+    settings = RoundSettings(
+        body.mode,
+        body.page_size,
+        body.discovery_rate,
+        body.sampling_min,
+        body.sampling_max,
+        body.seed,
+    )
+    result = learning.round(cls.name, settings)
+    ctx.metrics.rounds.labels(result.mode).inc()
+    ctx.metrics.round_seconds.observe(result.round_ms / 1e3)
+    out = result.as_json()
+    page = []
+    for p in result.page:
+        entry = {k: v for k, v in p.as_json().items() if k not in ("kind", "video_time", "shot")}
+        page.append(
+            {**entry, **item_urls(p.item_id), **video_fields(p.kind, p.path, p.video_time, p.shot)}
+        )
+    if body.temporal_range > 0:
+        by_id = {e["item_id"]: e for e in page}
+        folded = fold_temporal(
+            [
+                ScoredItem(
+                    p.item_id, p.score, p.path if p.kind == "keyframe" else None, p.video_time
+                )
+                for p in result.page
+            ],
+            body.temporal_range,
+        )
+        page = [{**by_id[f.item_id], "folded": f.folded} for f in folded]
+    out["page"] = page
+    return out
+
+
+@router.get("/{class_id}/versions")
+def versions(class_id: int, who: CallerDep, ctx: ContextDep) -> list[object]:
+    """Every trained version of the class (counts, cross-validated score, mode)."""
+    learning = _learning(ctx, who)
+    shown = learning.show(learning.get_by_id(class_id).name).as_json()
+    out: list[object] = shown["versions"]  # type: ignore[assignment]
+    return out
+
+
+@router.get("/{class_id}/export")
+def export(class_id: int, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
+    """Labels, their history and the latest model (weights and bias) as JSON."""
+    learning = _learning(ctx, who)
+    return learning.export(learning.get_by_id(class_id).name)
