@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from furet.cli import classes
+from furet.cli import classes, users
 from furet.cli.common import (
     CollectionOpt,
     HomeOpt,
@@ -38,6 +38,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(classes.app, name="class")
+app.add_typer(users.app, name="user")
+app.command()(users.serve)
 
 
 @app.callback()
