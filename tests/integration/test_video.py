@@ -94,8 +94,8 @@ def test_keyframes_middle_frame_per_shot() -> None:
         assert k.time == pytest.approx(k.frame_index / 30, abs=1e-3)
     # Windows of up to 32 frames keep every frame: the middle is exact.
     short = extract_keyframes(clip(CONCAT), frame_interval=1.0)
-    first = [k for k in short if k.shot == 0]
-    assert [k.frame_index for k in first] == [15, 45, 75, 105, 135]
+    shot0 = [k for k in short if k.shot == 0]
+    assert [k.frame_index for k in shot0] == [15, 45, 75, 105, 135]
 
 
 def test_keyframes_every_interval_in_long_shots() -> None:
@@ -114,6 +114,7 @@ def test_keyframes_every_interval_in_long_shots() -> None:
 def _write_video(path: Path, frames: list[np.ndarray], codec: str, pix_fmt: str) -> None:
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=Fraction(25))
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = pix_fmt
         for a in frames:
