@@ -134,6 +134,7 @@ class Collection:
             workers=s.decode_workers,
             thumbnail_size=s.thumbnail_size,
             segment_items=s.segment_items,
+            frame_interval=s.frame_interval,
         )
         report = IngestReport(self.name, self.model)
         ingestor.run([Path(p) for p in paths], prune=prune, report=report, progress=progress)
@@ -197,6 +198,7 @@ class Collection:
         item_id: int | None = None,
         item_ids: list[int] | None = None,
         k: int = 20,
+        temporal_range: float = 0.0,
     ) -> list[SearchHit]:
         """Exact cosine top-``k`` for an image file/bytes, an item, or several items.
 
@@ -211,7 +213,12 @@ class Collection:
         if not queries:
             raise InvalidInputError("give an image, an item id or item ids to search with")
         return search_matrix(
-            self.matrix(), self.home.catalog, query_vector(np.stack(queries)), k, ids
+            self.matrix(),
+            self.home.catalog,
+            query_vector(np.stack(queries)),
+            k,
+            ids,
+            temporal_range,
         )
 
     def errors(self) -> list[tuple[str, str]]:

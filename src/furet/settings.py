@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     thumbnail_size: int = 256
     #: Items written per segment (and per catalog commit) during ingestion.
     segment_items: int = 256
+    #: Seconds between keyframes inside a long video shot (besides each shot's middle frame).
+    frame_interval: float = 2.0
 
     #: Key signing the browser session cookie; default: generated once into ``home/session.key``.
     session_secret: str | None = None

@@ -290,6 +290,15 @@ class Catalog:
                     )
         return out
 
+    def siblings(self, item_id: int) -> list[ItemInfo]:
+        """Every item of the file that ``item_id`` comes from (the keyframes of its video)."""
+        with self.sessions() as s:
+            file_id = s.scalar(select(ItemRow.file_id).where(ItemRow.item_id == item_id))
+            if file_id is None:
+                return []
+            ids = list(s.scalars(select(ItemRow.item_id).where(ItemRow.file_id == file_id)))
+        return list(self.item_infos(ids).values())
+
     def item_collection(self, item_id: int) -> int | None:
         with self.sessions() as s:
             return s.scalar(select(ItemRow.collection_id).where(ItemRow.item_id == item_id))

@@ -50,12 +50,16 @@ def label(
     positive: Annotated[list[int] | None, typer.Option(help="Positive item id(s).")] = None,
     negative: Annotated[list[int] | None, typer.Option(help="Negative item id(s).")] = None,
     unlabel: Annotated[list[int] | None, typer.Option(help="Remove the mark of item(s).")] = None,
+    spread: Annotated[
+        float | None,
+        typer.Option(help="Spread marks on video keyframes to their shot within N seconds."),
+    ] = None,
     home: HomeOpt = None,
     user: UserOpt = "local",
     as_json: JsonOpt = False,
 ) -> None:
     """Mark items positive or negative (a later mark wins; the history keeps both)."""
-    labels = open_home(home).learning(user).label(name, positive, negative, unlabel)
+    labels = open_home(home).learning(user).label(name, positive, negative, unlabel, spread)
     pos = sum(1 for v in labels.values() if v > 0)
     if as_json:
         print_json({"class": name, "positives": pos, "negatives": len(labels) - pos})
@@ -75,12 +79,17 @@ def round_(
     sampling_min: Annotated[float, typer.Option(help="Discovery: lowest probability.")] = 0.2,
     sampling_max: Annotated[float, typer.Option(help="Discovery: highest probability.")] = 0.8,
     seed: Annotated[int | None, typer.Option(help="Random seed (reproducible pages).")] = None,
+    temporal_range: Annotated[
+        float, typer.Option(help="Fold video keyframes closer than N seconds.")
+    ] = 0.0,
     home: HomeOpt = None,
     user: UserOpt = "local",
     as_json: JsonOpt = False,
 ) -> None:
     """Retrain the class on its marks, rank the collection, show the next page."""
-    settings = RoundSettings(mode, page_size, discovery_rate, sampling_min, sampling_max, seed)
+    settings = RoundSettings(
+        mode, page_size, discovery_rate, sampling_min, sampling_max, seed, temporal_range
+    )
     result = open_home(home).learning(user).round(name, settings)
     if as_json:
         print_json(result.as_json())
@@ -96,13 +105,14 @@ def round_(
     )
     for p in result.page:
         mark = {1: "+", -1: "-", 0: ""}[p.label]
+        where = p.path if p.kind != "keyframe" else f"{p.path} @ {p.video_time:.2f}s"
         table.add_row(
             str(p.item_id),
             f"{p.score:.3f}",
             f"{p.probability:.2f}",
             "pos" if p.verdict else "neg",
             mark,
-            p.path,
+            where,
         )
     console.print(table)
 

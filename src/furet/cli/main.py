@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -40,6 +41,8 @@ app = typer.Typer(
 app.add_typer(classes.app, name="class")
 app.add_typer(users.app, name="user")
 app.command()(users.serve)
+export_app = typer.Typer(help="Export what classes found.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 @app.callback()
@@ -108,19 +111,29 @@ def search(
     image: Annotated[Path | None, typer.Option(help="Query image file.")] = None,
     item: Annotated[list[int] | None, typer.Option(help="Query item id (repeatable).")] = None,
     k: Annotated[int, typer.Option("-k", help="Number of results.")] = 20,
+    temporal_range: Annotated[
+        float, typer.Option(help="Fold video keyframes closer than this many seconds.")
+    ] = 0.0,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exact cosine search by an image or item(s) of the collection."""
     if image is None and not item:
         raise FuretError("give --image FILE or --item ITEM_ID")
-    hits = open_home(home).collection(collection).search(image=image, item_ids=item or [], k=k)
+    hits = (
+        open_home(home)
+        .collection(collection)
+        .search(image=image, item_ids=item or [], k=k, temporal_range=temporal_range)
+    )
     if as_json:
         print_json([h.as_json() for h in hits])
         return
     table = Table("rank", "item_id", "score", "path")
     for rank, h in enumerate(hits, 1):
-        table.add_row(str(rank), str(h.item_id), f"{h.score:.4f}", h.path)
+        where = h.path
+        if h.kind == "keyframe":
+            where += f" @ {h.video_time:.2f}s (shot {h.shot}, +{h.folded} folded)"
+        table.add_row(str(rank), str(h.item_id), f"{h.score:.4f}", where)
     console.print(table)
 
 
@@ -229,6 +242,38 @@ def evaluate(
         f"final_ap {result.final_ap:.3f}  round_ms_p50 {result.round_ms_p50:.1f}",
         highlight=False,
     )
+
+
+@export_app.command("segments")
+def export_segments(
+    class_name: Annotated[str, typer.Option("--class", help="Class name.")],
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="Collection (default: the class's).")
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="Score (logit) above which it fires.")] = 0.0,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    home: HomeOpt = None,
+    user: Annotated[str, typer.Option("--user", help="Act as this user.")] = "local",
+) -> None:
+    """Time-coded video segments where a class fires, merged across adjacent keyframes."""
+    if fmt not in ("csv", "json"):
+        raise FuretError("--format must be csv or json")
+    segs = open_home(home).learning(user).segments(class_name, collection, threshold)
+    rows = [
+        {
+            "video": s.video,
+            "start": round(s.start, 3),
+            "end": round(s.end, 3),
+            "max_score": round(s.max_score, 4),
+        }
+        for s in segs
+    ]
+    if fmt == "json":
+        print_json(rows)
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=["video", "start", "end", "max_score"])
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def main() -> None:

@@ -14,8 +14,9 @@ from furet.catalog.schema import ClassRow
 from furet.domain.classifier import LinearModel, fit_linear, sample_weak_negatives
 from furet.domain.metrics import Estimate
 from furet.domain.modes import ModeSettings, get_mode, precision_estimate, select_page
+from furet.domain.temporal import KeyframeRef, Segment, merge_segments, spread_to_shot
 from furet.errors import InvalidInputError, NotFoundError
-from furet.services.search import hit_of, query_vector
+from furet.services.search import FOLD_OVERFETCH, fold_hits, hit_of, query_vector
 from furet.vectors.exact import ExactIndex
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class RoundSettings:
     sampling_min: float = 0.2
     sampling_max: float = 0.8
     seed: int | None = None
+    #: Seconds: keyframes of one video closer than this to a better-scored one are folded.
+    temporal_range: float = 0.0
 
     def mode_settings(self) -> ModeSettings:
         return ModeSettings(self.discovery_rate, self.sampling_min, self.sampling_max)
@@ -48,6 +51,7 @@ class PageItem:
     kind: str = "image"
     video_time: float | None = None
     shot: int | None = None
+    folded: int = 0
 
     @property
     def verdict(self) -> bool:
@@ -57,7 +61,7 @@ class PageItem:
         out = asdict(self)
         out["verdict"] = "positive" if self.verdict else "negative"
         if self.kind != "keyframe":
-            for key in ("kind", "video_time", "shot"):
+            for key in ("kind", "video_time", "shot", "folded"):
                 out.pop(key)
         return out
 
@@ -165,10 +169,19 @@ class Learning:
         positives: list[int] | None = None,
         negatives: list[int] | None = None,
         unlabel: list[int] | None = None,
+        spread_range: float | None = None,
     ) -> dict[int, int]:
-        """Mark items; a later mark of the same item wins, the history keeps both."""
+        """Mark items; a later mark of the same item wins, the history keeps both.
+
+        ``spread_range``: a mark on a video keyframe also goes to the keyframes of its shot
+        within that many seconds (None: no spreading).
+        """
         cls = self.get(name)
-        pos, neg, rem = positives or [], negatives or [], unlabel or []
+        pos: list[int] = list(positives or [])
+        neg: list[int] = list(negatives or [])
+        rem: list[int] = list(unlabel or [])
+        if spread_range is not None:
+            pos, neg = self._spread(pos, neg, spread_range)
         both = set(pos) & set(neg)
         if both:
             raise InvalidInputError(f"item(s) {sorted(both)} marked both positive and negative")
@@ -181,6 +194,28 @@ class Learning:
             raise InvalidInputError("give --positive and/or --negative item ids")
         self.classes.add_labels(cls.class_id, self.user_id, values)
         return self.classes.current_labels(cls.class_id)
+
+    def _spread(
+        self, pos: list[int], neg: list[int], spread_range: float
+    ) -> tuple[list[int], list[int]]:
+        explicit = set(pos) | set(neg)
+        extra: dict[int, list[int]] = {POSITIVE: [], NEGATIVE: []}
+        for value, ids in ((POSITIVE, pos), (NEGATIVE, neg)):
+            for item_id in ids:
+                refs = [
+                    KeyframeRef(i.item_id, i.path, i.video_time, i.shot, i.shot_start, i.shot_end)
+                    for i in self.home.catalog.siblings(item_id)
+                    if i.kind == "keyframe" and i.video_time is not None
+                ]
+                me = next((r for r in refs if r.item_id == item_id), None)
+                if me is not None:
+                    extra[value] += [
+                        i for i in spread_to_shot(me, refs, spread_range) if i not in explicit
+                    ]
+        return (
+            pos + sorted(set(extra[POSITIVE])),
+            neg + sorted(set(extra[NEGATIVE]) - set(extra[POSITIVE])),
+        )
 
     # -- rounds ------------------------------------------------------------------------------
 
@@ -236,27 +271,30 @@ class Learning:
             ranking = index.scores(query_vector(positives))
         else:
             ranking = scores
-        rows = select_page(
-            settings.mode, ranking, labelled, settings.page_size, settings.mode_settings(), rng
-        )
-        round_ms = (time.perf_counter() - t0) * 1e3
+        folding = settings.temporal_range > 0
+        fetch = settings.page_size * (FOLD_OVERFETCH if folding else 1)
+        rows = select_page(settings.mode, ranking, labelled, fetch, settings.mode_settings(), rng)
         ids = m.item_ids[rows]
         infos = self.home.catalog.item_infos(ids.tolist())
-        page = []
-        for row, item_id in zip(rows.tolist(), ids.tolist(), strict=True):
-            hit = hit_of(infos[item_id], float(scores[row]))
-            page.append(
-                PageItem(
-                    item_id,
-                    hit.path,
-                    hit.score,
-                    float(1 / (1 + np.exp(-scores[row]))),
-                    int(labelled[row]),
-                    hit.kind,
-                    hit.video_time,
-                    hit.shot,
-                )
+        row_of = dict(zip(ids.tolist(), rows.tolist(), strict=True))
+        hits = [hit_of(infos[i], float(scores[row_of[i]])) for i in ids.tolist()]
+        if folding:
+            hits = fold_hits(hits, settings.temporal_range, settings.page_size)
+        page = [
+            PageItem(
+                h.item_id,
+                h.path,
+                h.score,
+                float(1 / (1 + np.exp(-h.score))),
+                int(labelled[row_of[h.item_id]]),
+                h.kind,
+                h.video_time,
+                h.shot,
+                h.folded,
             )
+            for h in hits
+        ]
+        round_ms = (time.perf_counter() - t0) * 1e3
         params: dict[str, object] = {"mode": settings.mode, "page_size": settings.page_size}
         if settings.mode == "classify_random":
             # Kept so that the user's later marks of these items estimate precision.
@@ -283,6 +321,47 @@ class Learning:
             round_ms,
             len(m),
         )
+
+    # -- exploitation ------------------------------------------------------------------------
+
+    def segments(
+        self, name: str, collection: str | None = None, threshold: float = 0.0
+    ) -> list[Segment]:
+        """Time-coded segments where the class's latest model fires (score >= ``threshold``,
+        a logit: 0 is the decision boundary) over the keyframes of ``collection``."""
+        cls = self.get(name)
+        latest = self.classes.latest_version(cls.class_id)
+        if latest is None:
+            raise InvalidInputError(
+                f"class {name!r} has no model yet: run furet class round {name} first"
+            )
+        col = self.home.collection(collection) if collection else self._collection(cls)
+        if col.model != cls.space:
+            raise InvalidInputError(
+                f"class {name!r} lives in space {cls.space!r}, collection {col.name!r} in "
+                f"{col.model!r}"
+            )
+        m = col.matrix()
+        infos = self.home.catalog.item_infos(m.item_ids.tolist())
+        rows, refs = [], []
+        for row, item_id in enumerate(m.item_ids.tolist()):
+            info = infos.get(item_id)
+            if info is not None and info.kind == "keyframe" and info.video_time is not None:
+                rows.append(row)
+                refs.append(
+                    KeyframeRef(
+                        item_id,
+                        info.path,
+                        info.video_time,
+                        info.shot,
+                        info.shot_start,
+                        info.shot_end,
+                    )
+                )
+        if not refs:
+            return []
+        scores = ExactIndex(m.vectors[np.asarray(rows)]).scores(latest.weights, latest.bias)
+        return merge_segments(refs, scores, threshold)
 
     # -- reports -----------------------------------------------------------------------------
 

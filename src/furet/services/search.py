@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from furet.catalog.repository import Catalog, ItemInfo
+from furet.domain.temporal import ScoredItem, fold_temporal
 from furet.errors import InvalidInputError
 from furet.vectors.exact import ExactIndex
 from furet.vectors.segments import VectorMatrix
@@ -20,12 +21,33 @@ class SearchHit:
     kind: str = "image"
     video_time: float | None = None
     shot: int | None = None
+    #: Keyframes of the same video within the temporal range folded into this one.
+    folded: int = 0
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"item_id": self.item_id, "path": self.path, "score": self.score}
         if self.kind == "keyframe":
-            out.update(video=self.path, time=self.video_time, shot=self.shot)
+            out.update(video=self.path, time=self.video_time, shot=self.shot, folded=self.folded)
         return out
+
+
+#: With a temporal range, this many times more candidates are ranked before folding.
+FOLD_OVERFETCH = 4
+
+
+def fold_hits(hits: list[SearchHit], temporal_range: float, k: int) -> list[SearchHit]:
+    """Fold keyframes of one video closer than ``temporal_range`` s into the better-scored one."""
+    if temporal_range <= 0:
+        return hits[:k]
+    by_id = {h.item_id: h for h in hits}
+    folded = fold_temporal(
+        [
+            ScoredItem(h.item_id, h.score, h.path if h.kind == "keyframe" else None, h.video_time)
+            for h in hits
+        ],
+        temporal_range,
+    )
+    return [replace(by_id[f.item_id], folded=f.folded_count) for f in folded[:k]]
 
 
 def query_vector(vectors: np.ndarray) -> np.ndarray:
@@ -46,20 +68,24 @@ def search_matrix(
     query: np.ndarray,
     k: int,
     exclude_ids: list[int] | None = None,
+    temporal_range: float = 0.0,
 ) -> list[SearchHit]:
-    """Exact cosine top-``k`` of ``query`` ``(dim,)`` among the rows of ``matrix``."""
+    """Exact cosine top-``k`` of ``query`` ``(dim,)`` among the rows of ``matrix``, video
+    keyframes folded within ``temporal_range`` seconds."""
     if k <= 0:
         raise InvalidInputError("k must be a positive number of results")
     exclude = None
     if exclude_ids:
         rows = matrix.rows_of(exclude_ids)
         exclude = rows[rows >= 0]
-    rows, scores = ExactIndex(matrix.vectors).topk(query, k, exclude)
+    fetch = k * FOLD_OVERFETCH if temporal_range > 0 else k
+    rows, scores = ExactIndex(matrix.vectors).topk(query, fetch, exclude)
     ids = matrix.item_ids[rows]
     infos = catalog.item_infos(ids.tolist())
-    return [
+    hits = [
         hit_of(infos[int(i)], float(s)) for i, s in zip(ids, scores, strict=True) if int(i) in infos
     ]
+    return fold_hits(hits, temporal_range, k)
 
 
 def hit_of(info: ItemInfo, score: float) -> SearchHit:
