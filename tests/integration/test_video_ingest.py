@@ -46,7 +46,7 @@ def keyframes(home: furet.Furet) -> dict[int, ItemInfo]:
 
 
 def test_keyframes_carry_video_time_and_shot(vid: tuple[furet.Furet, Path]) -> None:
-    home, folder = vid
+    home, _folder = vid
     infos = keyframes(home)
     concat = [i for i in infos.values() if i.path.endswith(CONCAT)]
     assert {i.kind for i in infos.values()} == {"keyframe"}
@@ -82,7 +82,7 @@ def test_friday_frame_finds_the_middle_shot_and_folds(vid: tuple[furet.Furet, Pa
 
 
 def test_spread_round_fold_and_segments(vid: tuple[furet.Furet, Path]) -> None:
-    home, folder = vid
+    home, _folder = vid
     learning = home.learning("v")
     infos = keyframes(home)
     concat = sorted(
