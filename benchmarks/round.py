@@ -55,7 +55,9 @@ def furet_scores(
     coarse = (store_t @ torch.from_numpy(model.w).half()).float().numpy() + np.float32(model.b)
     m = min(coarse.size, rerank * k)
     cand = np.argpartition(-coarse, m - 1)[:m]
-    coarse[cand] = store[cand].astype(np.float32) @ model.w + np.float32(model.b)
+    # numpy's float16 -> float32 conversion is ~10 ns per value here; torch's is vectorised.
+    rows = store_t[torch.from_numpy(cand)].float()
+    coarse[cand] = (rows @ torch.from_numpy(model.w)).numpy() + np.float32(model.b)
     return coarse
 
 
@@ -66,7 +68,7 @@ def main() -> None:
     ap.add_argument("--pos", type=int, default=40)
     ap.add_argument("--neg", type=int, default=35)
     ap.add_argument("--page", type=int, default=15)
-    ap.add_argument("--rerank", type=int, default=20, help="candidates re-scored, x TOP")
+    ap.add_argument("--rerank", type=int, default=5, help="candidates re-scored, x TOP")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true", help="skip the fp32 copy (memory)")
