@@ -14,7 +14,9 @@ from starlette.concurrency import run_in_threadpool
 
 from furet.catalog.classes import NEGATIVE, POSITIVE
 from furet.catalog.schema import ClassRow
+from furet.domain.modes import get_mode
 from furet.domain.temporal import ScoredItem, fold_temporal
+from furet.errors import InvalidInputError, NotFoundError
 from furet.services.learning import Learning, RoundSettings
 from furet.web.auth import Caller, CallerDep, ContextDep
 from furet.web.context import AppContext
@@ -160,6 +162,10 @@ def run_round(
     class_id: int, body: RoundRequest, who: CallerDep, ctx: ContextDep
 ) -> dict[str, object]:
     """Fit the class on its marks, rank the whole collection, return the next page."""
+    try:
+        get_mode(body.mode)
+    except NotFoundError as exc:  # a bad field of the request, not a missing resource
+        raise InvalidInputError(str(exc)) from None
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
     settings = RoundSettings(
