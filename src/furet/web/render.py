@@ -29,8 +29,9 @@ def item_json(info: ItemInfo) -> dict[str, object]:
     }
 
 
-def hit_json(info: ItemInfo, score: float, folded: list[int] | None = None) -> dict[str, object]:
+def hit_json(info: ItemInfo, score: float, folded: int | None = None) -> dict[str, object]:
+    """An item with its score; keyframes also say how many neighbours were folded into them."""
     out = {**item_json(info), "score": round(float(score), 6)}
-    if folded:
+    if info.kind == "keyframe" and folded is not None:
         out["folded"] = folded
     return out

@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from furet.catalog.classes import NEGATIVE, POSITIVE
 from furet.catalog.schema import ClassRow
 from furet.domain.modes import get_mode
-from furet.domain.temporal import ScoredItem, fold_temporal
 from furet.errors import InvalidInputError, NotFoundError
 from furet.services.learning import Learning, RoundSettings
 from furet.web.auth import Caller, CallerDep, ContextDep
@@ -44,6 +43,8 @@ class Labels(BaseModel):
     positive: list[int] = Field(default_factory=list, max_length=10_000)
     negative: list[int] = Field(default_factory=list, max_length=10_000)
     unlabel: list[int] = Field(default_factory=list, max_length=10_000)
+    #: Seconds: a mark on a video keyframe also goes to its shot's keyframes this close.
+    spread_range: float | None = Field(default=None, ge=0)
 
 
 class RoundRequest(BaseModel):
@@ -150,7 +151,9 @@ def label(class_id: int, body: Labels, who: CallerDep, ctx: ContextDep) -> dict[
     """Mark items positive or negative, or remove marks; the latest mark of an item wins."""
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
-    current = learning.label(cls.name, body.positive, body.negative, body.unlabel)
+    current = learning.label(
+        cls.name, body.positive, body.negative, body.unlabel, spread_range=body.spread_range
+    )
     return {
         "positives": sum(1 for v in current.values() if v == POSITIVE),
         "negatives": sum(1 for v in current.values() if v == NEGATIVE),
@@ -169,12 +172,13 @@ def run_round(
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
     settings = RoundSettings(
-        body.mode,
-        body.page_size,
-        body.discovery_rate,
-        body.sampling_min,
-        body.sampling_max,
-        body.seed,
+        mode=body.mode,
+        page_size=body.page_size,
+        discovery_rate=body.discovery_rate,
+        sampling_min=body.sampling_min,
+        sampling_max=body.sampling_max,
+        seed=body.seed,
+        temporal_range=body.temporal_range,
     )
     result = learning.round(cls.name, settings)
     ctx.metrics.rounds.labels(result.mode).inc()
@@ -186,18 +190,6 @@ def run_round(
         page.append(
             {**entry, **item_urls(p.item_id), **video_fields(p.kind, p.path, p.video_time, p.shot)}
         )
-    if body.temporal_range > 0:
-        by_id = {e["item_id"]: e for e in page}
-        folded = fold_temporal(
-            [
-                ScoredItem(
-                    p.item_id, p.score, p.path if p.kind == "keyframe" else None, p.video_time
-                )
-                for p in result.page
-            ],
-            body.temporal_range,
-        )
-        page = [{**by_id[f.item_id], "folded": f.folded} for f in folded]
     out["page"] = page
     return out
 

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from furet.catalog.repository import ItemInfo
-from furet.domain.temporal import ScoredItem, fold_temporal
 from furet.embedders import get_spec
 from furet.errors import InvalidInputError, NotFoundError
 from furet.library import Collection
@@ -25,8 +24,6 @@ from furet.web.uploads import read_images
 
 router = APIRouter(prefix="/v1", tags=["collections"])
 
-#: With a temporal range, this many times more hits are ranked before folding keyframes.
-FOLD_OVERFETCH = 4
 #: Weight of the negative examples in a search query (Rocchio's gamma over beta).
 NEGATIVE_WEIGHT = 0.5
 MAX_K = 1000
@@ -56,18 +53,13 @@ def _hits(
     exclude: list[int],
     temporal_range: float,
 ) -> dict[str, object]:
-    fetch = k * FOLD_OVERFETCH if temporal_range > 0 else k
-    hits = search_matrix(col.matrix(), ctx.home.catalog, query, fetch, exclude)
+    hits = search_matrix(col.matrix(), ctx.home.catalog, query, k, exclude, temporal_range)
     infos = ctx.home.catalog.item_infos([h.item_id for h in hits])
-    folded = fold_temporal(
-        [
-            ScoredItem(h.item_id, h.score, h.path if h.kind == "keyframe" else None, h.video_time)
-            for h in hits
-        ],
-        temporal_range,
-    )
-    results = [hit_json(infos[f.item_id], f.score, f.folded) for f in folded[:k]]
-    return {"results": results}
+    return {
+        "results": [
+            hit_json(infos[h.item_id], h.score, h.folded) for h in hits if h.item_id in infos
+        ]
+    }
 
 
 @router.get("/collections")
