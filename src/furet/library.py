@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +10,7 @@ import numpy as np
 from furet.catalog.database import open_catalog
 from furet.catalog.repository import Catalog
 from furet.catalog.schema import CollectionRow
-from furet.embedders import create_embedder, get_spec
+from furet.embedders import create_embedder, get_spec, list_embedders
 from furet.embedders.base import Embedder
 from furet.errors import InvalidInputError, MediaError, NotFoundError
 from furet.media.images import decode_bytes, decode_image
@@ -18,6 +18,7 @@ from furet.services.ingest import Ingestor, IngestReport, ProgressFn
 from furet.services.layout import CollectionLayout
 from furet.services.learning import Learning
 from furet.services.search import SearchHit, query_vector, search_matrix
+from furet.services.spaces import reembed
 from furet.settings import Settings
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
 
@@ -30,6 +31,7 @@ class CollectionInfo:
     files: int
     errors: int
     disk_bytes: int
+    spaces: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -95,9 +97,8 @@ class Collection:
         self.home = home
         self.row = row
         self.layout = CollectionLayout(home.settings.home, row.collection_id)
-        self._matrix: VectorMatrix | None = None
-        self._matrix_key: tuple[object, ...] | None = None
-        self._mean: np.ndarray | None = None
+        # Per space: (segments key, live vectors, mean vector or None).
+        self._cache: dict[str, tuple[tuple[object, ...], VectorMatrix, np.ndarray | None]] = {}
 
     @property
     def name(self) -> str:
@@ -111,9 +112,28 @@ class Collection:
     def collection_id(self) -> int:
         return self.row.collection_id
 
+    def spaces(self) -> list[str]:
+        """Embedding spaces of the collection, its ingestion model first."""
+        root = self.layout.root / "spaces"
+        others = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+        return [self.model] + [s for s in others if s != self.model]
+
+    def _space(self, space: str | None) -> str:
+        space = space or self.model
+        if space != self.model and space not in self.spaces():
+            raise NotFoundError(
+                f"collection {self.name!r} has no {space!r} space; add it with: "
+                f"furet embed --collection {self.name} --model {space}"
+            )
+        return space
+
     def store(self, model: str | None = None) -> SegmentStore:
         model = model or self.model
-        return SegmentStore(self.layout.space(model), get_spec(model).dim)
+        store = SegmentStore(self.layout.space(model), get_spec(model).dim)
+        names = store.names()
+        if names:  # a model loaded from a folder may differ from its registered size
+            store.dim = int(store.read(names[0]).vectors.shape[1])
+        return store
 
     def ingest(
         self,
@@ -138,47 +158,85 @@ class Collection:
         )
         report = IngestReport(self.name, self.model)
         ingestor.run([Path(p) for p in paths], prune=prune, report=report, progress=progress)
-        self._matrix = None
+        for space in self.spaces()[1:]:
+            self.add_space(space)  # new and changed items get a vector in every space
+        self._cache.clear()
         return report
 
-    def matrix(self) -> VectorMatrix:
-        """Live vectors of the collection's space, cached until the segments change."""
-        store = self.store()
+    def add_space(self, model: str, progress: ProgressFn | None = None) -> int:
+        """Embed every item that has no vector in ``model``'s space yet (from the original
+        files, no re-ingestion); returns how many were embedded. Resumable like ingestion."""
+        s = self.home.settings
+        done = reembed(
+            self.home.catalog,
+            self.layout,
+            self.collection_id,
+            self.home.embedder(model),
+            max_pixels=s.max_image_pixels,
+            batch_size=s.batch_size,
+            segment_items=s.segment_items,
+            progress=progress,
+        )
+        self._cache.pop(model, None)
+        return done
+
+    def matrix(self, space: str | None = None) -> VectorMatrix:
+        """Live vectors of a space (default: the ingestion model's), cached until it changes."""
+        space = self._space(space)
+        store = self.store(space)
         key = tuple(
             (p.name, p.stat().st_mtime_ns) for p in sorted(store.root.glob("seg-*/tombstones.npy"))
         ) + tuple(store.names())
-        if self._matrix is None or key != self._matrix_key:
+        cached = self._cache.get(space)
+        if cached is None or cached[0] != key:
             m = gather(store, store.dim)
             # Rows written by a crashed run and not yet reconciled are not in the catalog.
-            members = self.home.catalog.segment_members(self.collection_id, self.model)
+            members = self.home.catalog.segment_members(self.collection_id, space)
             known = np.concatenate(list(members.values())) if members else np.zeros(0, np.int64)
             keep = np.isin(m.item_ids, known)
             if not keep.all():
                 m = VectorMatrix(m.item_ids[keep], m.vectors[keep])
-            self._matrix, self._matrix_key, self._mean = m, key, None
-        return self._matrix
+            cached = self._cache[space] = (key, m, None)
+        return cached[1]
 
-    def mean_vector(self) -> np.ndarray:
-        """``(dim,) float64`` mean of the collection's vectors (the classifier's background)."""
-        m = self.matrix()
-        if self._mean is None:
-            self._mean = (
+    def mean_vector(self, space: str | None = None) -> np.ndarray:
+        """``(dim,) float64`` mean of a space's vectors (the classifier's background)."""
+        space = self._space(space)
+        m = self.matrix(space)
+        key, _, mean = self._cache[space]
+        if mean is None:
+            mean = (
                 m.vectors.mean(axis=0, dtype=np.float64) if len(m) else np.zeros(m.vectors.shape[1])
             )
-        return self._mean
+            self._cache[space] = (key, m, mean)
+        return mean
 
-    def vectors_of(self, item_ids: list[int]) -> np.ndarray:
+    def vectors_of(self, item_ids: list[int], space: str | None = None) -> np.ndarray:
         """``(m, dim) float32`` vectors of ``item_ids``; unknown ids raise NotFoundError."""
-        m = self.matrix()
+        m = self.matrix(space)
         rows = m.rows_of(item_ids)
         missing = [i for i, r in zip(item_ids, rows, strict=True) if r < 0]
         if missing:
             raise NotFoundError(f"no item {missing[0]} in collection {self.name!r}")
         return m.vectors[rows].astype(np.float32)
 
-    def embed_image(self, image: Path | bytes) -> np.ndarray:
+    def embed_text(self, text: str, space: str | None = None) -> np.ndarray:
+        """``(dim,) float32`` vector of a text query, for spaces with a text tower."""
+        space = self._space(space)
+        if not text.strip():
+            raise InvalidInputError("the text query is empty")
+        if not get_spec(space).has_text:
+            with_text = [s.name for s in list_embedders() if s.has_text]
+            raise InvalidInputError(
+                f"space {space!r} of collection {self.name!r} has no text tower; text search "
+                f"needs one of {', '.join(with_text)}: furet embed --collection {self.name} "
+                f"--model {with_text[0]}"
+            )
+        return self.home.embedder(space).embed_texts([text])[0]
+
+    def embed_image(self, image: Path | bytes, space: str | None = None) -> np.ndarray:
         """``(dim,) float32`` vector of an image file or uploaded bytes."""
-        emb = self.home.embedder(self.model)
+        emb = self.home.embedder(self._space(space))
         s = self.home.settings
         if isinstance(image, bytes):
             decoded = decode_bytes(image, s.max_image_pixels)
@@ -199,21 +257,24 @@ class Collection:
         item_ids: list[int] | None = None,
         k: int = 20,
         temporal_range: float = 0.0,
+        text: str | None = None,
+        space: str | None = None,
     ) -> list[SearchHit]:
-        """Exact cosine top-``k`` for an image file/bytes, an item, or several items.
-
-        The query items themselves are excluded from the results.
-        """
+        """Exact cosine top-``k`` for an image file/bytes, an item, several items or a text
+        (in a space with a text tower). The query items themselves are excluded."""
+        space = self._space(space)
         ids = list(item_ids or []) + ([item_id] if item_id is not None else [])
         queries = []
         if image is not None:
-            queries.append(self.embed_image(image))
+            queries.append(self.embed_image(image, space))
+        if text is not None:
+            queries.append(self.embed_text(text, space))
         if ids:
-            queries.extend(self.vectors_of(ids))
+            queries.extend(self.vectors_of(ids, space))
         if not queries:
-            raise InvalidInputError("give an image, an item id or item ids to search with")
+            raise InvalidInputError("give an image, a text, an item id or item ids to search with")
         return search_matrix(
-            self.matrix(),
+            self.matrix(space),
             self.home.catalog,
             query_vector(np.stack(queries)),
             k,
@@ -226,7 +287,9 @@ class Collection:
 
     def info(self) -> CollectionInfo:
         items, files, errors = self.home.catalog.counts(self.collection_id)
-        return CollectionInfo(self.name, self.model, items, files, errors, self.layout.disk_bytes())
+        return CollectionInfo(
+            self.name, self.model, items, files, errors, self.layout.disk_bytes(), self.spaces()
+        )
 
 
 def open(home: Path | str | None = None, settings: Settings | None = None) -> Furet:

@@ -179,6 +179,13 @@ class Catalog:
                 ).all()
                 replaced += [(i, seg) for i, seg in old if seg is not None]
                 gone = [i for i, _ in old if i not in keep]
+                if keep:
+                    # A re-embedded item's vectors in the other spaces are stale now.
+                    s.execute(
+                        delete(EmbeddingRow).where(
+                            EmbeddingRow.item_id.in_(keep), EmbeddingRow.space != space
+                        )
+                    )
                 if gone:
                     s.execute(delete(EmbeddingRow).where(EmbeddingRow.item_id.in_(gone)))
                     s.execute(delete(ItemRow).where(ItemRow.item_id.in_(gone)))
@@ -289,6 +296,33 @@ class Catalog:
                         item.shot_end,
                     )
         return out
+
+    def items_without_space(self, collection_id: int, space: str) -> list[ItemInfo]:
+        """Items of the collection that have no vector in ``space`` yet, by path and time."""
+        with self.sessions() as s:
+            ids = list(
+                s.scalars(
+                    select(ItemRow.item_id)
+                    .join(
+                        EmbeddingRow,
+                        (EmbeddingRow.item_id == ItemRow.item_id) & (EmbeddingRow.space == space),
+                        isouter=True,
+                    )
+                    .where(ItemRow.collection_id == collection_id, EmbeddingRow.item_id.is_(None))
+                )
+            )
+        infos = self.item_infos(ids)
+        return sorted(infos.values(), key=lambda i: (i.path, i.video_time or 0.0))
+
+    def commit_embeddings(self, space: str, segment: str, item_ids: Iterable[int]) -> None:
+        """Record that ``segment`` holds the ``space`` vectors of ``item_ids`` (commit point)."""
+        with self.sessions.begin() as s:
+            for item_id in item_ids:
+                row = s.get(EmbeddingRow, (int(item_id), space))
+                if row is None:
+                    s.add(EmbeddingRow(item_id=int(item_id), space=space, segment=segment))
+                else:
+                    row.segment = segment
 
     def siblings(self, item_id: int) -> list[ItemInfo]:
         """Every item of the file that ``item_id`` comes from (the keyframes of its video)."""

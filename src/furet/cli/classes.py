@@ -24,6 +24,9 @@ def create(
     collection: CollectionOpt,
     from_item: Annotated[list[int] | None, typer.Option(help="First positive item(s).")] = None,
     from_image: Annotated[Path | None, typer.Option(help="First positive image file.")] = None,
+    space: Annotated[
+        str | None, typer.Option(help="Embedding space (default: ingestion model).")
+    ] = None,
     home: HomeOpt = None,
     user: UserOpt = "local",
     as_json: JsonOpt = False,
@@ -32,7 +35,9 @@ def create(
     if not from_item and from_image is None:
         raise InvalidInputError("give --from-item ITEM_ID or --from-image FILE")
     learning = open_home(home).learning(user)
-    row = learning.create(name, collection, from_items=from_item or [], from_image=from_image)
+    row = learning.create(
+        name, collection, from_items=from_item or [], from_image=from_image, space=space
+    )
     if as_json:
         print_json(learning.show(row.name).as_json())
         return

@@ -26,13 +26,20 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 class State:
     home: Path | None = None
+    device: str | None = None
+    model_path: Path | None = None
 
 
 state = State()
 
 
 def open_home(home: Path | None = None) -> furet.Furet:
-    return furet.open(home or state.home, Settings())
+    settings = Settings()
+    if state.device:
+        settings = settings.model_copy(update={"device": state.device})
+    if state.model_path:
+        settings = settings.model_copy(update={"model_dir": state.model_path})
+    return furet.open(home or state.home, settings)
 
 
 def print_json(obj: Any) -> None:

@@ -46,8 +46,17 @@ app.add_typer(export_app, name="export")
 
 
 @app.callback()
-def main_options(home: HomeOpt = None) -> None:
-    state.home = home
+def main_options(
+    home: HomeOpt = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu or cuda (default: $FURET_DEVICE or cpu).")
+    ] = None,
+    model_path: Annotated[
+        Path | None,
+        typer.Option(help="Folder of local model weights (default: $FURET_MODEL_DIR)."),
+    ] = None,
+) -> None:
+    state.home, state.device, state.model_path = home, device, model_path
 
 
 def human_bytes(n: int) -> str:
@@ -110,6 +119,10 @@ def search(
     collection: CollectionOpt,
     image: Annotated[Path | None, typer.Option(help="Query image file.")] = None,
     item: Annotated[list[int] | None, typer.Option(help="Query item id (repeatable).")] = None,
+    text: Annotated[str | None, typer.Option(help="Text query (spaces with a text tower).")] = None,
+    space: Annotated[
+        str | None, typer.Option(help="Embedding space (default: ingestion model).")
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="Number of results.")] = 20,
     temporal_range: Annotated[
         float, typer.Option(help="Fold video keyframes closer than this many seconds.")
@@ -118,12 +131,19 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Exact cosine search by an image or item(s) of the collection."""
-    if image is None and not item:
-        raise FuretError("give --image FILE or --item ITEM_ID")
+    if image is None and not item and text is None:
+        raise FuretError("give --image FILE, --item ITEM_ID or --text TEXT")
     hits = (
         open_home(home)
         .collection(collection)
-        .search(image=image, item_ids=item or [], k=k, temporal_range=temporal_range)
+        .search(
+            image=image,
+            item_ids=item or [],
+            k=k,
+            temporal_range=temporal_range,
+            text=text,
+            space=space,
+        )
     )
     if as_json:
         print_json([h.as_json() for h in hits])
@@ -135,6 +155,28 @@ def search(
             where += f" @ {h.video_time:.2f}s (shot {h.shot}, +{h.folded} folded)"
         table.add_row(str(rank), str(h.item_id), f"{h.score:.4f}", where)
     console.print(table)
+
+
+@app.command()
+def embed(
+    collection: CollectionOpt,
+    model: Annotated[str, typer.Option(help="Embedder of the new space (see furet models).")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an embedding space to a collection: re-embed its items from the original files."""
+    col = open_home(home).collection(collection)
+    done = col.add_space(model)
+    info = col.info()
+    if as_json:
+        print_json(
+            {"collection": collection, "model": model, "embedded": done, "spaces": info.spaces}
+        )
+        return
+    console.print(
+        f"{collection}: {done} items embedded with {model}; spaces: {', '.join(info.spaces)}",
+        highlight=False,
+    )
 
 
 @app.command()

