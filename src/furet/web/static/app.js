@@ -579,6 +579,12 @@ function makeCard(item, index, round) {
   const thumb = item.thumbnail_url || `/v1/items/${id}/thumbnail`;
   const score = Number(item.score);
   const prob = item.probability ?? (round ? null : Math.max(0, Math.min(1, score)));
+  // As in Snoop, a round shows the class score in [0, 1] (the model's probability); the raw
+  // decision value (> 0: positive) is in the tooltip. A search shows the cosine similarity.
+  const shown = round && item.probability != null ? Number(item.probability) : score;
+  const shownTitle = round
+    ? `Probability of the class (decision value ${score.toFixed(3)}; model says ${item.verdict || "?"})`
+    : "Cosine similarity to the query";
   const card = h(
     "div",
     {
@@ -611,7 +617,7 @@ function makeCard(item, index, round) {
     h(
       "div",
       { class: "meta" },
-      h("span", { class: "score", testid: "score", title: round ? "Class score (> 0: positive)" : "Cosine similarity" }, `Score: ${score.toFixed(4)}`),
+      h("span", { class: "score", testid: "score", title: shownTitle }, `Score: ${shown.toFixed(4)}`),
       prob == null ? null : h("span", { class: "bar", "aria-hidden": "true" }, h("span", { style: `width:${(prob * 100).toFixed(1)}%` })),
     ),
     time == null
@@ -736,8 +742,12 @@ function openMenu(anchor, item) {
 
 // ---------------------------------------------------------------- keyboard, drop
 
+const NOT_TYPED = new Set(["range", "checkbox", "radio", "button", "submit", "reset", "file", "color"]);
+
 function isTyping(el) {
-  return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  if (!el) return false;
+  if (el.tagName === "INPUT") return !NOT_TYPED.has(el.type);
+  return el.isContentEditable || /^(TEXTAREA|SELECT)$/.test(el.tagName);
 }
 
 function onKey(ev) {
@@ -845,9 +855,13 @@ function init() {
   document.addEventListener("keydown", onKey);
   document.addEventListener("click", (ev) => {
     if (!ev.target.closest("#card-menu, [data-testid=card-more]")) closeMenu();
+    // A mouse click must not leave a toolbar button focused: Space would click it again
+    // instead of running the next round in the current mode.
+    const b = ev.target.closest(".modebar button, .selbar button");
+    if (b && ev.detail > 0) b.blur();
   });
   quotaListeners.push((r, q) => {
-    $("quota").textContent = q ? `${r} / ${q} requests left today` : `${r} requests left today`;
+    $("quota").textContent = q ? `${r} / ${q} today` : `${r} left today`;
   });
   authListeners.push(() => {
     if (state.me) {
