@@ -1,0 +1,239 @@
+"""Load test of the HTTP API: concurrent clients doing rounds over a synthetic collection.
+
+Run by hand (prints JSON):
+
+    .venv/bin/python benchmarks/api_load.py --items 100000 --clients 20 --seconds 30
+
+It builds a data home with ``--items`` synthetic vectors (clustered, L2-normalised, written as
+segments plus catalog rows exactly as ingestion commits them), starts the real server
+(``furet serve`` in a subprocess, on 127.0.0.1 only), gives every client its own user, API key
+and class, and has each client loop: label two items of its last page, ask for the next round.
+The run is bounded by ``--seconds`` and ``--max-rounds`` per client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+import furet
+from furet.catalog.accounts import AccountStore
+from furet.embedders import get_spec
+from furet.settings import Settings
+
+SEGMENT = 20_000
+
+
+def build_home(home: Path, items: int, model: str, clusters: int, seed: int) -> np.ndarray:
+    """A collection ``synthetic`` of ``items`` vectors; returns the ``(items,)`` cluster ids."""
+    settings = Settings(home=home)
+    f = furet.open(settings=settings)
+    col = f.create_collection("synthetic", model)
+    dim = get_spec(model).dim
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    cluster_of = rng.integers(0, clusters, items)
+    store = col.store()
+    for start in range(0, items, SEGMENT):
+        n = min(SEGMENT, items - start)
+        ids = f.catalog.allocate_ids(n)
+        v = centres[cluster_of[start : start + n]] + 1.5 * rng.standard_normal((n, dim)).astype(
+            np.float32
+        )
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        name = store.write(ids, v.astype(np.float16))
+        outcomes = [FileOutcome(f"/synthetic/{int(i)}.jpg", 1, 1, (NewItem(int(i)),)) for i in ids]
+        f.catalog.commit_files(col.collection_id, model, name, outcomes)
+    return cluster_of
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("server did not come up")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--max-rounds", type=int, default=200, help="per client")
+    ap.add_argument("--page-size", type=int, default=15)
+    ap.add_argument("--model", default="lite0", help="sets the dimension (lite0: 1280)")
+    ap.add_argument("--clusters", type=int, default=50)
+    ap.add_argument("--home", type=Path, default=None, help="default: a temporary folder")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if not 1 <= args.clients <= 200 or args.seconds > 600:
+        raise SystemExit("bounded test: 1..200 clients, at most 600 s")
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="furet-load-"))
+    t0 = time.perf_counter()
+    cluster_of = build_home(home, args.items, args.model, args.clusters, args.seed)
+    build_s = time.perf_counter() - t0
+    settings = Settings(home=home)
+    f = furet.open(settings=settings)
+    accounts = AccountStore(f.catalog.sessions)
+    item_ids = f.collection("synthetic").matrix().item_ids
+    cluster_by_id = dict(zip(item_ids.tolist(), cluster_of.tolist(), strict=True))
+    keys = []
+    for c in range(args.clients):
+        user = accounts.create_user(f"load{c}", "load-password", daily_quota=1_000_000)
+        keys.append(accounts.create_key(user.user_id, "load")[1])
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "FURET_HOME": str(home)}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "furet.cli.main",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    lock = threading.Lock()
+    round_ms: list[float] = []
+    server_ms: list[float] = []
+    label_ms: list[float] = []
+    errors: list[str] = []
+    try:
+        wait_up(url, server)
+        rng = np.random.default_rng(args.seed)
+        start_barrier = threading.Barrier(args.clients + 1)
+        deadline = [0.0]
+
+        def client(i: int) -> None:
+            c = httpx.Client(base_url=url, headers={"X-API-Key": keys[i]}, timeout=60)
+            target = i % args.clusters
+            members = item_ids[cluster_of == target]
+            seeds = rng.choice(members, 3, replace=False).tolist()
+            r = c.post(
+                "/v1/classes",
+                json={"name": f"class{i}", "collection": "synthetic", "item_ids": seeds},
+            )
+            cid = r.json()["class_id"]
+            body = {"mode": "search", "page_size": args.page_size}
+            page = c.post(f"/v1/classes/{cid}/rounds", json=body).json()["page"]  # warm-up
+            start_barrier.wait()
+            done = 0
+            while time.monotonic() < deadline[0] and done < args.max_rounds:
+                # Two marks, one from each end of the page, as a user would.
+                marks = {"positive": [], "negative": []}
+                for p in (page[0], page[-1]):
+                    same = cluster_by_id[p["item_id"]] == target
+                    marks["positive" if same else "negative"].append(p["item_id"])
+                t = time.perf_counter()
+                r = c.post(f"/v1/classes/{cid}/labels", json=marks)
+                lab = (time.perf_counter() - t) * 1e3
+                t = time.perf_counter()
+                rr = c.post(f"/v1/classes/{cid}/rounds", json=body)
+                took = (time.perf_counter() - t) * 1e3
+                with lock:
+                    if r.status_code != 200:
+                        errors.append(f"labels {r.status_code} {r.text[:200]}")
+                    if rr.status_code != 200:
+                        errors.append(f"round {rr.status_code} {rr.text[:200]}")
+                    else:
+                        round_ms.append(took)
+                        label_ms.append(lab)
+                        server_ms.append(float(rr.json()["round_ms"]))
+                if rr.status_code == 200:
+                    page = rr.json()["page"] or page
+                done += 1
+            c.close()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        start_barrier.wait()
+        deadline[0] = time.monotonic() + args.seconds
+        t_run = time.perf_counter()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t_run
+        metrics = httpx.get(f"{url}/metrics").text
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    rounds_metric = sum(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("furet_rounds_total")
+    )
+    print(
+        json.dumps(
+            {
+                "items": args.items,
+                "dim": get_spec(args.model).dim,
+                "clients": args.clients,
+                "cpus": os.cpu_count(),
+                "seconds": round(wall, 1),
+                "build_seconds": round(build_s, 1),
+                "rounds": len(round_ms),
+                "errors": len(errors),
+                "first_errors": errors[:3],
+                "round_latency_ms": {
+                    "p50": percentile(round_ms, 50),
+                    "p95": percentile(round_ms, 95),
+                    "p99": percentile(round_ms, 99),
+                },
+                "round_server_ms": {
+                    "p50": percentile(server_ms, 50),
+                    "p95": percentile(server_ms, 95),
+                },
+                "label_latency_ms": {
+                    "p50": percentile(label_ms, 50),
+                    "p95": percentile(label_ms, 95),
+                },
+                "rounds_per_second": round(len(round_ms) / wall, 1) if wall else None,
+                "server_rounds_counted": rounds_metric,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
