@@ -26,9 +26,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from sqlalchemy import insert
 
 import furet
 from furet.catalog.accounts import AccountStore
+from furet.catalog.schema import EmbeddingRow, FileRow, ItemRow, utcnow
 from furet.embedders import get_spec
 from furet.settings import Settings
 
@@ -53,8 +55,43 @@ def build_home(home: Path, items: int, model: str, clusters: int, seed: int) -> 
         )
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         name = store.write(ids, v.astype(np.float16))
-        outcomes = [FileOutcome(f"/synthetic/{int(i)}.jpg", 1, 1, (NewItem(int(i)),)) for i in ids]
-        f.catalog.commit_files(col.collection_id, model, name, outcomes)
+        # Bulk rows, as Catalog.commit_files would write them one file at a time (too slow
+        # for 100k synthetic files); ids are fresh so file_id = item_id cannot clash.
+        now = utcnow()
+        cid = col.collection_id
+        with f.catalog.sessions.begin() as s:
+            s.execute(
+                insert(FileRow),
+                [
+                    {
+                        "file_id": int(i),
+                        "collection_id": cid,
+                        "path": f"/synthetic/{int(i)}.jpg",
+                        "size": 1,
+                        "mtime_ns": 1,
+                        "status": "ok",
+                        "updated_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+            s.execute(
+                insert(ItemRow),
+                [
+                    {
+                        "item_id": int(i),
+                        "collection_id": cid,
+                        "file_id": int(i),
+                        "kind": "image",
+                        "created_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+            s.execute(
+                insert(EmbeddingRow),
+                [{"item_id": int(i), "space": model, "segment": name} for i in ids],
+            )
     return cluster_of
 
 
