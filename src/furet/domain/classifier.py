@@ -215,6 +215,21 @@ def score(model: LinearModel, vectors: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Unlabelled items sampled as weak negatives per round while no negative is marked.
+WEAK_NEGATIVES = 100
+
+
+def first_page_model(positives: np.ndarray) -> LinearModel:
+    """The ranking of a class's first Search page: cosine similarity to the mean of its
+    positives (``(p, dim)``), i.e. their nearest neighbours, before any model is trained."""
+    p = np.asarray(positives, dtype=np.float32)
+    if p.ndim != 2 or p.shape[0] == 0:
+        raise InvalidInputError("the first page needs at least one positive vector")
+    q = p.mean(axis=0)
+    q /= max(float(np.linalg.norm(q)), 1e-12)
+    return LinearModel(w=q, b=0.0, n_pos=int(p.shape[0]), n_neg=0, n_weak=0)
+
+
 def sample_weak_negatives(labelled: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Row positions of up to ``k`` unlabelled items drawn uniformly without replacement.
 

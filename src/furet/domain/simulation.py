@@ -14,15 +14,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from furet.domain.classifier import LinearModel, fit_linear, sample_weak_negatives, score
+from furet.domain.classifier import (
+    WEAK_NEGATIVES,
+    LinearModel,
+    first_page_model,
+    fit_linear,
+    sample_weak_negatives,
+    score,
+)
 from furet.domain.metrics import average_precision
 from furet.domain.modes import ModeSettings, get_mode, select_page
 from furet.errors import InvalidInputError
 
 Scorer = Callable[[LinearModel], np.ndarray]
 
-#: Weak negatives sampled per round while the user has marked no negative.
-DEFAULT_WEAK = 0
+#: Weak negatives sampled per round while the user has marked no negative (the service's).
+DEFAULT_WEAK = WEAK_NEGATIVES
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,10 @@ def simulate(
             for r in range(rounds):
                 t0 = time.perf_counter()
                 model = _fit(x, labelled, query_rng, weak, background, l2)
-                scores = score_all(model)
+                # As in the service: before the first model, Search shows the positives'
+                # nearest neighbours.
+                first = first_page_model(x[labelled == 1]) if r == 0 and mode == "search" else None
+                scores = score_all(first or model)
                 page = select_page(mode, scores, labelled, batch, settings, query_rng)
                 round_ms.append((time.perf_counter() - t0) * 1e3)
                 # The oracle; refine may re-show marked items, whose marks it confirms.

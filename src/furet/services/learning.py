@@ -11,19 +11,22 @@ import numpy as np
 
 from furet.catalog.classes import NEGATIVE, POSITIVE, UNLABELLED, ClassCatalog
 from furet.catalog.schema import ClassRow
-from furet.domain.classifier import LinearModel, fit_linear, sample_weak_negatives
+from furet.domain.classifier import (
+    WEAK_NEGATIVES,
+    LinearModel,
+    first_page_model,
+    fit_linear,
+    sample_weak_negatives,
+)
 from furet.domain.metrics import Estimate
 from furet.domain.modes import ModeSettings, get_mode, precision_estimate, select_page
 from furet.domain.temporal import KeyframeRef, Segment, merge_segments, spread_to_shot
 from furet.errors import InvalidInputError, NotFoundError
-from furet.services.search import FOLD_OVERFETCH, fold_hits, hit_of, query_vector
+from furet.services.search import FOLD_OVERFETCH, fold_hits, hit_of
 from furet.vectors.exact import ExactIndex
 
 if TYPE_CHECKING:
     from furet.library import Collection, Furet
-
-#: Weak negatives sampled per round while the user has marked no negative.
-WEAK_NEGATIVES = 100
 
 
 @dataclass(frozen=True)
@@ -265,11 +268,10 @@ class Learning:
         scores = index.scores(model.w, model.b)
         first = settings.mode == "search" and self.classes.latest_version(cls.class_id) is None
         if first and model.n_neg == 0:
-            # Before the first model, the page is the nearest neighbours of the positives:
-            # one example against weak negatives ranks worse than plain cosine similarity.
+            # Before the first model, the page is the nearest neighbours of the positives.
             _, examples = self.classes.examples(cls.class_id, m.vectors.shape[1])
             positives = np.concatenate([m.vectors[labelled == POSITIVE], examples])
-            ranking = index.scores(query_vector(positives))
+            ranking = index.scores(first_page_model(positives).w)
         else:
             ranking = scores
         folding = settings.temporal_range > 0
