@@ -5,9 +5,9 @@ one cluster; the user has marked ``--pos`` positives and ``--neg`` negatives. Me
 side in one run, p50 over ``--repeat`` rounds:
 
 - baseline: a float32 copy of the store, ``X @ w`` + ``argpartition`` (DESIGN.md §7);
-- furet: ``fit_linear`` + an fp16 scan of the float16 store (torch half matrix-vector product,
-  fp32 accumulation) + exact float32 re-scoring of the best ``--rerank`` x page candidates (the
-  fp16 *output* rounding would otherwise tie near the cut) + ``search`` selection.
+- furet: the service's round path: ``fit_linear`` + ``furet.vectors.exact.ExactIndex`` (a
+  half-precision scan of the float16 store, the best 1024 rows re-scored in float32) +
+  ``search`` selection.
 
 Prints JSON: p50 of each, their ratio, and the recall of the baseline's exact top-100.
 
@@ -23,8 +23,9 @@ import time
 import numpy as np
 import torch
 
-from furet.domain.classifier import LinearModel, fit_linear
+from furet.domain.classifier import fit_linear
 from furet.domain.modes import select_page
+from furet.vectors.exact import ExactIndex
 
 DIM = 1280
 TOP = 100
@@ -48,19 +49,6 @@ def make_store(
     return store, assign
 
 
-def furet_scores(
-    model: LinearModel, store_t: torch.Tensor, store: np.ndarray, k: int, rerank: int
-) -> np.ndarray:
-    """fp16 scan, then exact float32 re-scores of the best ``rerank * k`` rows; others stay fp16."""
-    coarse = (store_t @ torch.from_numpy(model.w).half()).float().numpy() + np.float32(model.b)
-    m = min(coarse.size, rerank * k)
-    cand = np.argpartition(-coarse, m - 1)[:m]
-    # numpy's float16 -> float32 conversion is ~10 ns per value here; torch's is vectorised.
-    rows = store_t[torch.from_numpy(cand)].float()
-    coarse[cand] = (rows @ torch.from_numpy(model.w)).numpy() + np.float32(model.b)
-    return coarse
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -68,7 +56,6 @@ def main() -> None:
     ap.add_argument("--pos", type=int, default=40)
     ap.add_argument("--neg", type=int, default=35)
     ap.add_argument("--page", type=int, default=15)
-    ap.add_argument("--rerank", type=int, default=5, help="candidates re-scored, x TOP")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true", help="skip the fp32 copy (memory)")
@@ -84,7 +71,7 @@ def main() -> None:
     labelled = np.zeros(args.n, dtype=np.int8)
     labelled[pos_rows], labelled[neg_rows] = 1, -1
     background = store[:: max(1, args.n // 100_000)].astype(np.float32).mean(axis=0)
-    store_t = torch.from_numpy(store)
+    index = ExactIndex(store)
     x32 = None if args.no_baseline else store.astype(np.float32)
 
     furet_ms, base_ms, recalls = [], [], []
@@ -93,7 +80,7 @@ def main() -> None:
         model = fit_linear(
             store[pos_rows], store[neg_rows], background=background, cross_validate=False
         )
-        scores = furet_scores(model, store_t, store, TOP, args.rerank)
+        scores = index.scores(model.w, model.b)
         page = select_page("search", scores, labelled, args.page)
         furet_ms.append((time.perf_counter() - t) * 1e3)
         assert page.size == args.page
