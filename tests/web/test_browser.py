@@ -20,6 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWERS = REPO.parent / "shared" / "data" / "oxford-flowers17" / "images"
+CLIP = REPO.parent / "shared" / "data" / "mdn-cc0-videos" / "concat_flower_friday_flower.mp4"
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -92,6 +93,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     query = sorted((FLOWERS / "daisy").glob("*.jpg"))[PER_KIND + 1]
     home = root / "home"
     furet_cli(home, "ingest", str(images), "-c", "flowers")
+    if CLIP.is_file():
+        clips = root / "clips"
+        clips.mkdir()
+        shutil.copy(CLIP, clips / CLIP.name)
+        furet_cli(home, "ingest", str(clips), "-c", "clips")
     furet_cli(home, "user", "add", USER, "--password", PASSWORD, "--admin")
 
     port = free_port()
@@ -195,7 +201,7 @@ def test_login_rejects_a_wrong_password(server: Server, page: Page) -> None:
 
 def test_search_teach_and_rounds(server: Server, page: Page) -> None:
     login(page, server.url)
-    expect(page.get_by_test_id("collection-select")).to_contain_text("flowers")
+    page.get_by_test_id("collection-select").select_option("flowers")
 
     # Query by an uploaded image: a grid of 15 results, each with its score.
     page.get_by_test_id("upload-input").set_input_files(str(server.query))
@@ -334,3 +340,17 @@ def test_admin_page_lists_and_creates_users(server: Server, page: Page) -> None:
     page.get_by_test_id("new-user-password").fill("bob-password-1")
     page.get_by_test_id("new-user-submit").click()
     expect(page.get_by_test_id("toast-error")).to_be_visible()
+
+
+def test_video_keyframes_show_their_time_and_play_link(server: Server, page: Page) -> None:
+    if not CLIP.is_file():
+        pytest.skip(f"test video {CLIP} is absent")
+    login(page, server.url)
+    page.get_by_test_id("collection-select").select_option("clips")
+    page.get_by_test_id("upload-input").set_input_files(str(server.query))
+    card = page.get_by_test_id("card").first
+    expect(card.get_by_test_id("timestamp")).to_contain_text(re.compile(r"◷ \d+:\d\d\.\d"))
+    href = card.get_by_test_id("play").get_attribute("href") or ""
+    assert re.fullmatch(r"/v1/items/\d+/original#t=\d+\.\d\d", href), href
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "video.png"))

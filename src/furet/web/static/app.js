@@ -625,7 +625,12 @@ function makeCard(item, index, round) {
       : h(
           "div",
           { class: "video-meta" },
-          h("span", { testid: "timestamp", title: baseName(item.video || item.path) }, `⏱ ${fmtTime(Number(time))}`),
+          h(
+            "span",
+            { testid: "timestamp", title: `${baseName(item.video || item.path)}${item.shot != null ? `, shot ${item.shot}` : ""}` },
+            `◷ ${fmtTime(Number(time))}`,
+            item.folded ? h("span", { class: "folded", title: "Nearby keyframes of the same video folded into this one (Temporal Range)" }, ` +${item.folded}`) : null,
+          ),
           h(
             "a",
             { href: `${original}#t=${Number(time).toFixed(2)}`, target: "_blank", rel: "noopener", testid: "play", class: "play" },
