@@ -208,7 +208,7 @@ class MembershipRow(Base):
 
 
 class ApiKeyRow(Base):
-    """An API key: only the sha256 of its secret is stored; ``prefix`` lets users tell keys apart."""
+    """An API key: only the sha256 of its secret is stored; ``prefix`` tells keys apart."""
 
     __tablename__ = "api_keys"
     key_id: Mapped[int] = mapped_column(Integer, primary_key=True)
