@@ -3,6 +3,7 @@ Debian's Chromium through Playwright (never `playwright install`)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -340,14 +341,32 @@ def test_admin_page_lists_and_creates_users(server: Server, page: Page) -> None:
     page.get_by_test_id("new-user-password").fill("bob-password-1")
     page.get_by_test_id("new-user-submit").click()
     expect(page.get_by_test_id("toast-error")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin.png"))
 
 
-def test_video_keyframes_show_their_time_and_play_link(server: Server, page: Page) -> None:
+def test_dropped_image_finds_video_keyframes_with_time_and_play_link(
+    server: Server, page: Page
+) -> None:
     if not CLIP.is_file():
         pytest.skip(f"test video {CLIP} is absent")
     login(page, server.url)
     page.get_by_test_id("collection-select").select_option("clips")
-    page.get_by_test_id("upload-input").set_input_files(str(server.query))
+    # Query by dropping an image file on the page.
+    data = page.evaluate_handle(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], "query.jpg", { type: "image/jpeg" }));
+            return dt;
+        }""",
+        base64.b64encode(server.query.read_bytes()).decode(),
+    )
+    page.get_by_test_id("empty").dispatch_event("dragenter", {"dataTransfer": data})
+    expect(page.get_by_test_id("drop-overlay")).to_be_visible()
+    page.get_by_test_id("empty").dispatch_event("drop", {"dataTransfer": data})
+    expect(page.get_by_test_id("drop-overlay")).to_be_hidden()
+    expect(page.get_by_test_id("query-info")).to_contain_text("Similar to")
     card = page.get_by_test_id("card").first
     expect(card.get_by_test_id("timestamp")).to_contain_text(re.compile(r"◷ \d+:\d\d\.\d"))
     href = card.get_by_test_id("play").get_attribute("href") or ""

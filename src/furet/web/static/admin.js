@@ -60,7 +60,9 @@ async function loadUsers() {
 
 async function loadGroups() {
   groups = await api("GET", "/v1/admin/groups");
-  $("groups").replaceChildren(...groups.map((g) => h("li", {}, g.name)));
+  $("groups").replaceChildren(
+    ...(groups.length ? groups.map((g) => h("li", {}, g.name)) : [h("li", { class: "muted" }, "No group yet")]),
+  );
   $("group-choice").replaceChildren(...groups.map((g) => h("option", { value: g.name }, g.name)));
 }
 
