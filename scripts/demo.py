@@ -8,6 +8,7 @@ crops and flips so that similarity search has something to find.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import furet
 from furet.errors import FuretError
 from furet.settings import Settings
 
+DEMO_PASSWORD = "demo-password"
 PHOTOS = [
     "astronaut.png",
     "chelsea.png",
@@ -68,6 +70,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--home", type=Path, default=Path("demo-home"))
     ap.add_argument("--images", type=Path, default=None)
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--no-serve", action="store_true", help="stop after the search")
     args = ap.parse_args()
     console = Console()
     images = args.images or build_samples(args.home / "samples")
@@ -96,7 +100,29 @@ def main() -> int:
     except FuretError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
-    return 0
+    if args.no_serve:
+        return 0
+    return serve(args.home, args.port, console)
+
+
+def serve(home: Path, port: int, console: Console) -> int:
+    """Create the demo account (once) and serve the UI until interrupted."""
+    cli = [sys.executable, "-m", "furet.cli.main", "--home", str(home)]
+    users = subprocess.run([*cli, "user", "list", "--json"], capture_output=True, text=True)
+    if '"demo"' not in users.stdout:
+        subprocess.run(
+            [*cli, "user", "add", "demo", "--admin", "--password", DEMO_PASSWORD],
+            check=True,
+            capture_output=True,
+        )
+    console.print(
+        f"\n[bold]furet serve[/] on http://127.0.0.1:{port}  (log in as demo / {DEMO_PASSWORD}; "
+        "Ctrl-C to stop)"
+    )
+    try:
+        return subprocess.call([*cli, "serve", "--port", str(port)])
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":
