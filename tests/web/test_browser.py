@@ -191,13 +191,19 @@ def run_round(page: Page, action: Locator | str, mode_label: str) -> None:
     expect(info).to_contain_text(mode_label)
 
 
-def test_login_rejects_a_wrong_password(server: Server, page: Page) -> None:
+def test_login_logout_and_a_wrong_password(server: Server, page: Page) -> None:
     page.goto(server.url + "/")
     page.get_by_test_id("login-user").fill(USER)
     page.get_by_test_id("login-password").fill("wrong password")
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("login-error")).not_to_be_empty()
     expect(page.get_by_test_id("user-name")).not_to_be_visible()
+    # The right one logs in; logging out brings the form back, and a reload stays logged out.
+    login(page, server.url)
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-form")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("login-form")).to_be_visible()
 
 
 def test_search_teach_and_rounds(server: Server, page: Page) -> None:
