@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = 89_478_485
     #: Uploads larger than this many bytes are refused.
     max_upload_bytes: int = 20 * 1024 * 1024
-    batch_size: int = 32
+    #: Images per inference call; small batches stay in cache (lite0 on a CPU: 1-8 is best).
+    batch_size: int = 8
     decode_workers: int = 2
     thumbnail_size: int = 256
     #: Items written per segment (and per catalog commit) during ingestion.

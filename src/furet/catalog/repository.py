@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from furet.catalog.schema import (
@@ -148,62 +148,74 @@ class Catalog:
         """Record ``outcomes`` in one transaction: the commit point of an ingestion chunk.
 
         Items of a file that were replaced are deleted; returns their ``(item_id, segment)``
-        pairs in ``space`` so that the caller can tombstone the old vectors.
+        pairs in ``space`` so that the caller can tombstone the old vectors. Set-based (a few
+        statements per chunk, not per file): this runs on the ingestion's critical path.
         """
-        replaced: list[tuple[int, str]] = []
+        now = utcnow()
+        paths = [o.path for o in outcomes]
         with self.sessions.begin() as s:
-            for out in outcomes:
-                f = s.scalar(
+            files = {
+                f.path: f
+                for f in s.scalars(
                     select(FileRow).where(
-                        FileRow.collection_id == collection_id, FileRow.path == out.path
+                        FileRow.collection_id == collection_id, FileRow.path.in_(paths)
                     )
                 )
+            }
+            for out in outcomes:
+                f = files.get(out.path)
                 if f is None:
-                    f = FileRow(collection_id=collection_id, path=out.path, size=0, mtime_ns=0)
-                    f.status = "new"
+                    f = files[out.path] = FileRow(collection_id=collection_id, path=out.path)
                     s.add(f)
-                    s.flush()
                 f.size, f.mtime_ns = out.size, out.mtime_ns
                 f.status = "error" if out.error else "ok"
                 f.error = out.error
-                f.updated_at = utcnow()
-                keep = {it.item_id for it in out.items}
-                old = s.execute(
-                    select(ItemRow.item_id, EmbeddingRow.segment)
-                    .join(
-                        EmbeddingRow,
-                        (EmbeddingRow.item_id == ItemRow.item_id) & (EmbeddingRow.space == space),
-                        isouter=True,
-                    )
-                    .where(ItemRow.file_id == f.file_id)
-                ).all()
-                replaced += [(i, seg) for i, seg in old if seg is not None]
-                gone = [i for i, _ in old if i not in keep]
-                if keep:
-                    # A re-embedded item's vectors in the other spaces are stale now.
-                    s.execute(
-                        delete(EmbeddingRow).where(
-                            EmbeddingRow.item_id.in_(keep), EmbeddingRow.space != space
-                        )
-                    )
-                if gone:
-                    s.execute(delete(EmbeddingRow).where(EmbeddingRow.item_id.in_(gone)))
-                    s.execute(delete(ItemRow).where(ItemRow.item_id.in_(gone)))
-                for it in out.items:
-                    row = s.get(ItemRow, it.item_id)
-                    if row is None:
-                        row = ItemRow(item_id=it.item_id, collection_id=collection_id)
-                        s.add(row)
-                    row.file_id = f.file_id
-                    row.kind, row.width, row.height = it.kind, it.width, it.height
-                    row.video_time, row.shot = it.video_time, it.shot
-                    row.shot_start, row.shot_end = it.shot_start, it.shot_end
-                    row.created_at = utcnow()
-                    emb = s.get(EmbeddingRow, (it.item_id, space))
-                    if emb is None:
-                        s.add(EmbeddingRow(item_id=it.item_id, space=space, segment=segment))
-                    else:
-                        emb.segment = segment or ""
+                f.updated_at = now
+            s.flush()  # assigns the new file ids
+            file_ids = [f.file_id for f in files.values()]
+            old = s.execute(
+                select(ItemRow.item_id, EmbeddingRow.segment)
+                .join(
+                    EmbeddingRow,
+                    (EmbeddingRow.item_id == ItemRow.item_id) & (EmbeddingRow.space == space),
+                    isouter=True,
+                )
+                .where(ItemRow.file_id.in_(file_ids))
+            ).all()
+            keep = {it.item_id for out in outcomes for it in out.items}
+            replaced = [(int(i), str(seg)) for i, seg in old if seg is not None]
+            gone = [i for i, _ in old if i not in keep]
+            if gone:
+                s.execute(delete(EmbeddingRow).where(EmbeddingRow.item_id.in_(gone)))
+                s.execute(delete(ItemRow).where(ItemRow.item_id.in_(gone)))
+            reused = [i for i, _ in old if i in keep]
+            if reused:
+                # A re-embedded item's vectors in every space are stale now.
+                s.execute(delete(EmbeddingRow).where(EmbeddingRow.item_id.in_(reused)))
+                s.execute(delete(ItemRow).where(ItemRow.item_id.in_(reused)))
+            rows = [
+                {
+                    "item_id": it.item_id,
+                    "collection_id": collection_id,
+                    "file_id": files[out.path].file_id,
+                    "kind": it.kind,
+                    "width": it.width,
+                    "height": it.height,
+                    "video_time": it.video_time,
+                    "shot": it.shot,
+                    "shot_start": it.shot_start,
+                    "shot_end": it.shot_end,
+                    "created_at": now,
+                }
+                for out in outcomes
+                for it in out.items
+            ]
+            if rows:
+                s.execute(insert(ItemRow), rows)
+                s.execute(
+                    insert(EmbeddingRow),
+                    [{"item_id": r["item_id"], "space": space, "segment": segment} for r in rows],
+                )
         return replaced
 
     def remove_files(

@@ -20,6 +20,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from furet.embedders.base import EmbedderSpec, center_crop_resize, l2_normalise, to_chw
+from furet.embedders.onnx_runtime import OnnxFeatures
+from furet.embedders.onnx_runtime import available as onnx_available
 from furet.embedders.registry import register_embedder
 from furet.errors import FuretError, ModelUnavailableError
 
@@ -161,10 +163,15 @@ class Lite0Embedder:
 
     spec = SPEC
 
-    def __init__(self, weights: Path | None = None, device: str = "cpu"):
+    def __init__(self, weights: Path | None = None, device: str = "cpu", backend: str = ""):
         self.device = torch.device(device)
+        weights = weights or weights_path()
         self.net = load_network(weights).fuse().to(self.device)
         self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        backend = backend or os.environ.get("FURET_LITE0_BACKEND", "auto")
+        self.onnx: OnnxFeatures | None = None
+        if backend == "onnx" or (backend == "auto" and device == "cpu" and onnx_available()):
+            self.onnx = OnnxFeatures(self.net, weights, "lite0", SPEC.input_size)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """RGB image -> ``(3, 224, 224) float32`` in ``(pixel - 127) / 128``."""
@@ -178,6 +185,8 @@ class Lite0Embedder:
 
     @torch.inference_mode()
     def embed_batch(self, batch: np.ndarray) -> np.ndarray:
+        if self.onnx is not None:
+            return l2_normalise(self.onnx(batch))
         x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
         return l2_normalise(self.net.features(x).float().cpu().numpy())
 

@@ -30,7 +30,7 @@ class ExactIndex:
 
     def scores(self, w: np.ndarray, b: float = 0.0) -> np.ndarray:
         """``(n,) float32`` scores ``X @ w + b``; the best ``refine`` are float32-exact."""
-        w32 = np.asarray(w, dtype=np.float32)
+        w32 = np.array(w, dtype=np.float32)  # a copy: weights read from the catalog are read-only
         if self._t is None:
             return np.zeros(0, np.float32)
         if not self._half:
