@@ -20,6 +20,7 @@ from furet.services.learning import Learning
 from furet.services.search import SearchHit, query_vector, search_matrix
 from furet.services.spaces import reembed
 from furet.settings import Settings
+from furet.vectors.exact import ExactIndex
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
 
 
@@ -99,6 +100,8 @@ class Collection:
         self.layout = CollectionLayout(home.settings.home, row.collection_id)
         # Per space: (segments key, live vectors, mean vector or None).
         self._cache: dict[str, tuple[tuple[object, ...], VectorMatrix, np.ndarray | None]] = {}
+        self._dims: dict[str, int] = {}
+        self._indexes: dict[str, ExactIndex] = {}
 
     @property
     def name(self) -> str:
@@ -130,9 +133,14 @@ class Collection:
     def store(self, model: str | None = None) -> SegmentStore:
         model = model or self.model
         store = SegmentStore(self.layout.space(model), get_spec(model).dim)
-        names = store.names()
-        if names:  # a model loaded from a folder may differ from its registered size
-            store.dim = int(store.read(names[0]).vectors.shape[1])
+        if model not in self._dims:
+            names = store.names()
+            if not names:
+                return store
+            # A model loaded from a folder may differ from its registered size: the header says.
+            header = np.load(store.root / names[0] / "vectors.npy", mmap_mode="r")
+            self._dims[model] = int(header.shape[1])
+        store.dim = self._dims[model]
         return store
 
     def ingest(
@@ -198,6 +206,15 @@ class Collection:
                 m = VectorMatrix(m.item_ids[keep], m.vectors[keep])
             cached = self._cache[space] = (key, m, None)
         return cached[1]
+
+    def index(self, space: str | None = None) -> ExactIndex:
+        """The scan over a space's live vectors, shared by concurrent rounds and searches."""
+        space = self._space(space)
+        m = self.matrix(space)
+        cached = self._indexes.get(space)
+        if cached is None or cached.vectors is not m.vectors:
+            cached = self._indexes[space] = ExactIndex(m.vectors)
+        return cached
 
     def mean_vector(self, space: str | None = None) -> np.ndarray:
         """``(dim,) float64`` mean of a space's vectors (the classifier's background)."""
@@ -275,6 +292,7 @@ class Collection:
             raise InvalidInputError("give an image, a text, an item id or item ids to search with")
         return search_matrix(
             self.matrix(space),
+            self.index(space),
             self.home.catalog,
             query_vector(np.stack(queries)),
             k,

@@ -41,3 +41,28 @@ def test_topk_excludes_and_orders() -> None:
 def test_empty_index() -> None:
     idx = ExactIndex(np.zeros((0, 8), np.float16))
     assert len(idx) == 0 and idx.scores(np.ones(8)).shape == (0,)
+
+
+def test_concurrent_queries_are_batched_and_exact() -> None:
+    import threading
+
+    x = clustered(30000, 128, seed=5)
+    idx = ExactIndex(x)
+    x32 = x.astype(np.float32)
+    rng = np.random.default_rng(6)
+    ws = rng.normal(size=(12, 128)).astype(np.float32)
+    results: dict[int, np.ndarray] = {}
+
+    def run(i: int) -> None:
+        results[i] = idx.scores(ws[i], float(i))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(12):
+        ref = x32 @ ws[i] + i
+        np.testing.assert_allclose(results[i], ref, atol=3e-3 * np.abs(ref).max())
+        head = top_rows(ref, 50)
+        np.testing.assert_allclose(results[i][head], ref[head], rtol=1e-4, atol=1e-4)

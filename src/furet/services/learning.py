@@ -264,7 +264,7 @@ class Learning:
         rng = np.random.default_rng(settings.seed)
         model, labelled = self.fit(cls, col, rng)
         m = col.matrix(cls.space)
-        index = ExactIndex(m.vectors)
+        index = col.index(cls.space)
         scores = index.scores(model.w, model.b)
         first = settings.mode == "search" and self.classes.latest_version(cls.class_id) is None
         if first and model.n_neg == 0:

@@ -64,6 +64,7 @@ def query_vector(vectors: np.ndarray) -> np.ndarray:
 
 def search_matrix(
     matrix: VectorMatrix,
+    index: ExactIndex,
     catalog: Catalog,
     query: np.ndarray,
     k: int,
@@ -79,7 +80,7 @@ def search_matrix(
         rows = matrix.rows_of(exclude_ids)
         exclude = rows[rows >= 0]
     fetch = k * FOLD_OVERFETCH if temporal_range > 0 else k
-    rows, scores = ExactIndex(matrix.vectors).topk(query, fetch, exclude)
+    rows, scores = index.topk(query, fetch, exclude)
     ids = matrix.item_ids[rows]
     infos = catalog.item_infos(ids.tolist())
     hits = [

@@ -53,7 +53,9 @@ def _hits(
     exclude: list[int],
     temporal_range: float,
 ) -> dict[str, object]:
-    hits = search_matrix(col.matrix(), ctx.home.catalog, query, k, exclude, temporal_range)
+    hits = search_matrix(
+        col.matrix(), col.index(), ctx.home.catalog, query, k, exclude, temporal_range
+    )
     infos = ctx.home.catalog.item_infos([h.item_id for h in hits])
     return {
         "results": [
