@@ -379,3 +379,14 @@ def test_dropped_image_finds_video_keyframes_with_time_and_play_link(
     assert re.fullmatch(r"/v1/items/\d+/original#t=\d+\.\d\d", href), href
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "video.png"))
+
+    # Spreading a keyframe's mark to its shot is on by default: one click marks the whole shot.
+    expect(page.get_by_test_id("setting-spread")).to_be_checked()
+    card.get_by_test_id("card-more").click()
+    page.get_by_test_id("create-class").click()
+    page.get_by_test_id("new-class-name").fill("film")
+    page.get_by_test_id("new-class-submit").click()
+    expect(page.get_by_test_id("class-counts")).to_have_text("1+ 0−")
+    expect(page.get_by_test_id("round-info")).to_contain_text("version 1")  # the first page
+    page.get_by_test_id("card").first.get_by_test_id("set-positive").click()
+    expect(page.get_by_test_id("class-counts")).to_have_text(re.compile(r"^([3-9]|\d\d+)\+ 0−$"))

@@ -71,6 +71,8 @@ function initSettings() {
     if (saved[key] !== undefined) $(id).value = saved[key];
     $(id).addEventListener("input", onSettings);
   }
+  if (saved.spread !== undefined) $("s-spread").checked = saved.spread;
+  $("s-spread").addEventListener("change", () => saveStore({ settings: { ...settings(), spread: $("s-spread").checked } }));
   onSettings();
 }
 
@@ -86,7 +88,7 @@ function onSettings() {
   $("o-smin").textContent = t.sampling_min.toFixed(2);
   $("o-smax").textContent = t.sampling_max.toFixed(2);
   document.documentElement.style.setProperty("--thumb", `${t.picture_size}px`);
-  saveStore({ settings: t });
+  saveStore({ settings: { ...t, spread: $("s-spread").checked } });
 }
 
 // ---------------------------------------------------------------- busy indicator
@@ -396,6 +398,11 @@ async function mark(ids, value, { toggle = false } = {}) {
     : value > 0
       ? { positive: ids }
       : { negative: ids };
+  if (!unmark && $("s-spread").checked) {
+    // On by default: a keyframe's mark goes to its shot (bounded by the Temporal Range if set).
+    const range = settings().temporal_range;
+    body.spread_range = range > 0 ? range : 3600;
+  }
   try {
     const r = await api("POST", `/v1/classes/${c.class_id}/labels`, body);
     updateClassCounts(c.class_id, r.positives, r.negatives);
