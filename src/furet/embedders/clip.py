@@ -8,7 +8,6 @@ L2-normalised, so an image-text score is their cosine. Preprocessing follows the
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from furet.embedders.hf_weights import (
     OPENAI_CLIP_STD,
     HubWeights,
     ImageTransform,
+    folder_spec,
     load_pretrained,
     locate_model_dir,
     missing_model_error,
@@ -139,21 +139,7 @@ class ClipEmbedder:
         self.model = model.eval().to(device=self.device, dtype=self.dtype)
         self.transform = read_image_transform(model_dir, DEFAULT_TRANSFORM)
         config = model.config
-        self.spec = dataclasses.replace(
-            spec,
-            dim=int(config.projection_dim),
-            input_size=self.transform.size,
-            mean=self.transform.pixel_mean,
-            std=self.transform.pixel_std,
-        )
-        if self.spec.dim != spec.dim:
-            log.warning(
-                "%s: folder %s holds %d-d weights, expected %d-d",
-                spec.name,
-                model_dir,
-                self.spec.dim,
-                spec.dim,
-            )
+        self.spec = folder_spec(spec, config.projection_dim, self.transform, model_dir)
         self.max_text_tokens = int(config.text_config.max_position_embeddings)
         per_image = vision_bytes_per_item(config.vision_config, self.transform.size, self.dtype)
         self.batch_size = batch_size or auto_batch_size(self.device, per_image)

@@ -11,7 +11,6 @@ Preprocessing follows the model folder's ``preprocessor_config.json`` (the hub's
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ from furet.embedders.hf_weights import (
     IMAGENET_STD,
     HubWeights,
     ImageTransform,
+    folder_spec,
     load_pretrained,
     locate_model_dir,
     read_image_transform,
@@ -95,21 +95,7 @@ class Dinov2Embedder:
         self.model = model.eval().to(device=self.device, dtype=self.dtype)
         self.transform = read_image_transform(model_dir, DEFAULT_TRANSFORM)
         config = model.config
-        self.spec = dataclasses.replace(
-            spec,
-            dim=int(config.hidden_size),
-            input_size=self.transform.size,
-            mean=self.transform.pixel_mean,
-            std=self.transform.pixel_std,
-        )
-        if self.spec.dim != spec.dim:
-            log.warning(
-                "%s: folder %s holds %d-d weights, expected %d-d",
-                spec.name,
-                model_dir,
-                self.spec.dim,
-                spec.dim,
-            )
+        self.spec = folder_spec(spec, config.hidden_size, self.transform, model_dir)
         tokens = (self.transform.size // int(config.patch_size)) ** 2 + 1
         hidden = int(config.hidden_size)
         mlp = getattr(config, "intermediate_size", None) or int(hidden * config.mlp_ratio)

@@ -9,7 +9,9 @@ repo id. A folder qualifies when it holds a ``config.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import shlex
 from dataclasses import dataclass
@@ -19,7 +21,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from furet.embedders.base import EmbedderSpec
 from furet.errors import FuretError, ModelUnavailableError
+
+log = logging.getLogger(__name__)
 
 MODEL_DIR_ENV = "FURET_MODEL_DIR"
 
@@ -299,3 +304,26 @@ def read_image_transform(model_dir: Path, default: ImageTransform) -> ImageTrans
     )
     transform.size  # noqa: B018 - fail at load time, not on the first image
     return transform
+
+
+def folder_spec(
+    spec: EmbedderSpec, dim: int, transform: ImageTransform, where: Path
+) -> EmbedderSpec:
+    """``spec`` with what the loaded folder says (dimension, input size, normalisation); a size
+    other than the registered one is logged, not refused (tiny test models, custom heads)."""
+    loaded = dataclasses.replace(
+        spec,
+        dim=int(dim),
+        input_size=transform.size,
+        mean=transform.pixel_mean,
+        std=transform.pixel_std,
+    )
+    if loaded.dim != spec.dim:
+        log.warning(
+            "%s: folder %s holds %d-d weights, expected %d-d",
+            spec.name,
+            where,
+            loaded.dim,
+            spec.dim,
+        )
+    return loaded

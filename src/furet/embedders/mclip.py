@@ -14,7 +14,6 @@ wherever ``clip-vit-b32`` itself is found.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,7 @@ from furet.embedders.hf_weights import (
     default_local_dir,
     download_instructions,
     find_model_dir,
+    folder_spec,
     missing_model_error,
     read_image_transform,
     read_json,
@@ -235,17 +235,7 @@ class MclipEmbedder:
         self.projection = projection.eval().to(device=self.device, dtype=self.dtype)
         self.vision = vision.eval().to(device=self.device, dtype=self.dtype)
         self.transform = read_image_transform(image_dir, DEFAULT_TRANSFORM)
-        self.spec = dataclasses.replace(
-            spec,
-            dim=int(projection.out_features),
-            input_size=self.transform.size,
-            mean=self.transform.pixel_mean,
-            std=self.transform.pixel_std,
-        )
-        if self.spec.dim != spec.dim:
-            log.warning(
-                "%s: folders hold %d-d weights, expected %d-d", spec.name, self.spec.dim, spec.dim
-            )
+        self.spec = folder_spec(spec, projection.out_features, self.transform, text_dir)
         # RoBERTa position ids start after the padding index: two positions are never usable.
         self.max_text_tokens = int(encoder.config.max_position_embeddings) - 2
         per_image = vision_bytes_per_item(
