@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,7 @@ class Collection:
         self._cache: dict[str, tuple[tuple[object, ...], VectorMatrix, np.ndarray | None]] = {}
         self._dims: dict[str, int] = {}
         self._indexes: dict[str, ExactIndex] = {}
+        self._load_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -196,7 +198,12 @@ class Collection:
             (p.name, p.stat().st_mtime_ns) for p in sorted(store.root.glob("seg-*/tombstones.npy"))
         ) + tuple(store.names())
         cached = self._cache.get(space)
-        if cached is None or cached[0] != key:
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._load_lock:  # concurrent requests after a change load the vectors once
+            cached = self._cache.get(space)
+            if cached is not None and cached[0] == key:
+                return cached[1]
             m = gather(store, store.dim)
             # Rows written by a crashed run and not yet reconciled are not in the catalog.
             members = self.home.catalog.segment_members(self.collection_id, space)
@@ -211,10 +218,11 @@ class Collection:
         """The scan over a space's live vectors, shared by concurrent rounds and searches."""
         space = self._space(space)
         m = self.matrix(space)
-        cached = self._indexes.get(space)
-        if cached is None or cached.vectors is not m.vectors:
-            cached = self._indexes[space] = ExactIndex(m.vectors)
-        return cached
+        with self._load_lock:  # one index per matrix, so that concurrent scans batch together
+            cached = self._indexes.get(space)
+            if cached is None or cached.vectors is not m.vectors:
+                cached = self._indexes[space] = ExactIndex(m.vectors)
+            return cached
 
     def mean_vector(self, space: str | None = None) -> np.ndarray:
         """``(dim,) float64`` mean of a space's vectors (the classifier's background)."""
