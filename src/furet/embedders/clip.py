@@ -14,16 +14,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
-from furet.embedders.base import EmbedderSpec, l2_normalise
+from furet.embedders.base import EmbedderSpec
 from furet.embedders.device import (
     auto_batch_size,
     pick_dtype,
     resolve_device,
-    run_batched,
     transformer_bytes_per_item,
 )
+from furet.embedders.hf_base import HubEmbedder
 from furet.embedders.hf_weights import (
     OPENAI_CLIP_MEAN,
     OPENAI_CLIP_STD,
@@ -116,7 +115,7 @@ def load_image_tower(
     return ClipImageTower(model.vision_model, model.visual_projection).eval(), model.config
 
 
-class ClipEmbedder:
+class ClipEmbedder(HubEmbedder):
     """Image and text towers of a local ``CLIPModel`` folder (``spec.has_text`` is True)."""
 
     def __init__(
@@ -153,42 +152,15 @@ class ClipEmbedder:
         )
         self.text_batch_size = batch_size or auto_batch_size(self.device, per_text)
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        """RGB image -> ``(3, S, S) float32``, resized, cropped and normalised as CLIP wants."""
-        return self.transform(image)
-
     def _image_forward(self, x: torch.Tensor) -> torch.Tensor:
         return pooled(self.model.get_image_features(pixel_values=x))
 
-    def embed_batch(self, batch: np.ndarray) -> np.ndarray:
-        """``(n, 3, S, S) float32`` -> ``(n, dim) float32`` L2-normalised, in the text space."""
-        return run_batched(
-            self._image_forward,
-            batch,
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            dim=self.spec.dim,
-        )
+    def _text_forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return pooled(self.model.get_text_features(input_ids=ids, attention_mask=mask))
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """``n`` texts -> ``(n, dim) float32`` L2-normalised; longer texts are truncated."""
-        outs = [np.zeros((0, self.spec.dim), np.float32)]
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.text_batch_size):
-                tokens = self.tokenizer(
-                    list(texts[start : start + self.text_batch_size]),
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_text_tokens,
-                    return_tensors="pt",
-                )
-                feats = self.model.get_text_features(
-                    input_ids=tokens["input_ids"].to(self.device),
-                    attention_mask=tokens["attention_mask"].to(self.device),
-                )
-                outs.append(pooled(feats).float().cpu().numpy())
-        return l2_normalise(np.concatenate(outs, axis=0))
+        return self._embed_tokens(texts, self._text_forward)
 
 
 @register_embedder(SPEC)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from furet.embedders.base import EmbedderSpec
 from furet.embedders.device import (
@@ -24,9 +23,9 @@ from furet.embedders.device import (
     module_bytes,
     pick_dtype,
     resolve_device,
-    run_batched,
     transformer_bytes_per_item,
 )
+from furet.embedders.hf_base import HubEmbedder
 from furet.embedders.hf_weights import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -69,7 +68,7 @@ SMALL_SPEC = _spec(SMALL, 384, "ViT-S/14")
 BASE_SPEC = _spec(BASE, 768, "ViT-B/14")
 
 
-class Dinov2Embedder:
+class Dinov2Embedder(HubEmbedder):
     """Image-only embedder over a local ``Dinov2Model`` folder.
 
     ``spec`` describes the loaded weights (dimension and preprocessing read from the folder), so
@@ -112,23 +111,8 @@ class Dinov2Embedder:
             module_bytes(self.model) / 1e6,
         )
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        """RGB image -> ``(3, S, S) float32``, resized, cropped, normalised as the weights want."""
-        return self.transform(image)
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(pixel_values=x).pooler_output
-
-    def embed_batch(self, batch: np.ndarray) -> np.ndarray:
-        """``(n, 3, S, S) float32`` -> ``(n, dim) float32`` L2-normalised CLS features."""
-        return run_batched(
-            self._forward,
-            batch,
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            dim=self.spec.dim,
-        )
+    def _image_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=x).pooler_output  # the CLS token, after the layer norm
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         raise FuretError(

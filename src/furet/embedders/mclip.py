@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
-from furet.embedders.base import EmbedderSpec, l2_normalise
+from furet.embedders.base import EmbedderSpec
 from furet.embedders.clip import (
     CLIP_B32,
     DEFAULT_TRANSFORM,
@@ -32,9 +31,9 @@ from furet.embedders.device import (
     auto_batch_size,
     pick_dtype,
     resolve_device,
-    run_batched,
     transformer_bytes_per_item,
 )
+from furet.embedders.hf_base import HubEmbedder
 from furet.embedders.hf_weights import (
     HubWeights,
     default_local_dir,
@@ -196,7 +195,7 @@ def locate_image_tower(text_dir: Path) -> Path:
     return found
 
 
-class MclipEmbedder:
+class MclipEmbedder(HubEmbedder):
     """Multilingual text tower (XLM-R + projection) and CLIP ViT-B/32 image tower."""
 
     def __init__(
@@ -253,45 +252,18 @@ class MclipEmbedder:
         )
         self.text_batch_size = batch_size or auto_batch_size(self.device, per_text)
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        """RGB image -> ``(3, S, S) float32`` as the CLIP image tower wants."""
-        return self.transform(image)
-
     def _image_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.vision(x)
 
-    def embed_batch(self, batch: np.ndarray) -> np.ndarray:
-        """``(n, 3, S, S) float32`` -> ``(n, dim) float32`` L2-normalised CLIP image features."""
-        return run_batched(
-            self._image_forward,
-            batch,
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            dim=self.spec.dim,
-        )
+    def _text_forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(input_ids=ids, attention_mask=mask)[0]
+        weights = mask.unsqueeze(2).to(states.dtype)
+        mean = (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+        return self.projection(mean)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """``n`` texts in any XLM-R language -> ``(n, dim) float32`` L2-normalised."""
-        import torch
-
-        outs = [np.zeros((0, self.spec.dim), np.float32)]
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.text_batch_size):
-                tokens = self.tokenizer(
-                    list(texts[start : start + self.text_batch_size]),
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_text_tokens,
-                    return_tensors="pt",
-                )
-                ids = tokens["input_ids"].to(self.device)
-                mask = tokens["attention_mask"].to(self.device)
-                states = self.encoder(input_ids=ids, attention_mask=mask)[0]
-                weights = mask.unsqueeze(2).to(states.dtype)
-                mean = (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
-                outs.append(self.projection(mean).float().cpu().numpy())
-        return l2_normalise(np.concatenate(outs, axis=0))
+        return self._embed_tokens(texts, self._text_forward)
 
 
 @register_embedder(SPEC)
