@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from furet.catalog.schema import (
@@ -102,14 +102,6 @@ class Catalog:
     def list_collections(self) -> list[CollectionRow]:
         with self.sessions() as s:
             return list(s.scalars(select(CollectionRow).order_by(CollectionRow.name)))
-
-    def delete_collection(self, collection_id: int) -> None:
-        with self.sessions.begin() as s:
-            item_ids = select(ItemRow.item_id).where(ItemRow.collection_id == collection_id)
-            s.execute(delete(EmbeddingRow).where(EmbeddingRow.item_id.in_(item_ids)))
-            s.execute(delete(ItemRow).where(ItemRow.collection_id == collection_id))
-            s.execute(delete(FileRow).where(FileRow.collection_id == collection_id))
-            s.execute(delete(CollectionRow).where(CollectionRow.collection_id == collection_id))
 
     # -- ids ---------------------------------------------------------------------------------
 
@@ -358,12 +350,4 @@ class Catalog:
                     .where(FileRow.collection_id == collection_id, FileRow.path == path)
                     .order_by(ItemRow.item_id)
                 )
-            )
-
-    def mark_status(self, collection_id: int, path: str, status: str) -> None:
-        with self.sessions.begin() as s:
-            s.execute(
-                update(FileRow)
-                .where(FileRow.collection_id == collection_id, FileRow.path == path)
-                .values(status=status)
             )

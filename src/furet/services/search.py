@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from furet.catalog.repository import Catalog, ItemInfo
+from furet.domain.classifier import first_page_model
 from furet.domain.temporal import ScoredItem, fold_temporal
 from furet.errors import InvalidInputError
 from furet.vectors.exact import ExactIndex
@@ -57,9 +58,7 @@ def query_vector(vectors: np.ndarray) -> np.ndarray:
         v = v[None]
     if len(v) == 0:
         raise InvalidInputError("a search needs at least one query image or item")
-    q = v.mean(axis=0)
-    n = float(np.linalg.norm(q))
-    return q / n if n > 0 else q
+    return first_page_model(v).w
 
 
 def search_matrix(
