@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from furet.domain.classifier import (
+    CV_FOLDS,
+    CV_MAX_PER_CLASS,
     LinearModel,
     fit_linear,
     sample_weak_negatives,
@@ -84,6 +86,37 @@ def test_cv_score_only_with_enough_labels() -> None:
     noise = _unit(rng.standard_normal((40, DIM)))
     random_cv = fit_linear(noise[:20], noise[20:], background=bg.mean(0)).cv_score
     assert random_cv is not None and random_cv < 0.8
+
+
+def _explicit_cv(pos: np.ndarray, neg: np.ndarray, bg: np.ndarray) -> float:
+    """5-fold CV by refitting each fold with the public API (the definition of cv_score)."""
+    fp, fn = np.arange(len(pos)) % CV_FOLDS, np.arange(len(neg)) % CV_FOLDS
+    sp, sn = np.empty(len(pos)), np.empty(len(neg))
+    for f in range(CV_FOLDS):
+        m = fit_linear(pos[fp != f], neg[fn != f], background=bg, cross_validate=False)
+        sp[fp == f] = pos[fp == f] @ m.w + m.b
+        sn[fn == f] = neg[fn == f] @ m.w + m.b
+    truth = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+    return average_precision(truth, np.r_[sp, sn])
+
+
+@pytest.mark.parametrize(("n_pos", "n_neg"), [(5, 5), (7, 23), (40, 31)])
+def test_cv_score_equals_refitting_every_fold(n_pos: int, n_neg: int) -> None:
+    # Overlapping classes, so the out-of-fold AP is neither 0 nor 1.
+    pos, neg, bg = _two_clusters(max(n_pos, n_neg), spread=6.0, seed=n_pos)
+    model = fit_linear(pos[:n_pos], neg[:n_neg], background=bg.mean(0))
+    expected = _explicit_cv(pos[:n_pos], neg[:n_neg], bg.mean(0))
+    assert 0.3 < expected < 0.99
+    assert model.cv_score == pytest.approx(expected, abs=1e-9)
+
+
+def test_cv_score_of_a_big_class_uses_an_even_subsample() -> None:
+    pos, neg, bg = _two_clusters(3 * CV_MAX_PER_CLASS, spread=6.0, seed=9)
+    model = fit_linear(pos, neg[: CV_MAX_PER_CLASS + 7], background=bg.mean(0))
+    keep_p = np.unique(np.linspace(0, len(pos) - 1, CV_MAX_PER_CLASS).round().astype(int))
+    keep_n = np.unique(np.linspace(0, CV_MAX_PER_CLASS + 6, CV_MAX_PER_CLASS).round().astype(int))
+    expected = _explicit_cv(pos[keep_p], neg[keep_n], bg.mean(0))
+    assert model.cv_score == pytest.approx(expected, abs=1e-9)
 
 
 def test_score_float16_matches_float32_and_chunks() -> None:
