@@ -21,7 +21,8 @@ from furet.services.learning import Learning
 from furet.services.search import SearchHit, query_vector, search_matrix
 from furet.services.spaces import reembed
 from furet.settings import Settings
-from furet.vectors.exact import ExactIndex
+from furet.vectors.base import VectorIndex
+from furet.vectors.factory import create_index
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
 
 
@@ -58,6 +59,10 @@ class Furet:
         return self._cached(self.catalog.get_collection(name))
 
     def collection_by_id(self, collection_id: int) -> Collection:
+        # Collections are never renamed or deleted: one seen once stays valid.
+        known = self._collections.get(collection_id)
+        if known is not None:
+            return known
         for row in self.catalog.list_collections():
             if row.collection_id == collection_id:
                 return self._cached(row)
@@ -70,9 +75,9 @@ class Furet:
             col = self._collections[row.collection_id] = Collection(self, row)
         return col
 
-    def learning(self, user: str = "local") -> Learning:
-        """Classes, labels and rounds of ``user``."""
-        return Learning(self, user)
+    def learning(self, user: str = "local", *, user_id: int | None = None) -> Learning:
+        """Classes, labels and rounds of ``user`` (or of the account ``user_id``)."""
+        return Learning(self, user, user_id=user_id)
 
     def create_collection(self, name: str, model: str | None = None) -> Collection:
         if not name or "/" in name or name.strip() != name:
@@ -100,9 +105,9 @@ class Collection:
         self.row = row
         self.layout = CollectionLayout(home.settings.home, row.collection_id)
         # Per space: (segments key, live vectors, mean vector or None).
-        self._cache: dict[str, tuple[tuple[object, ...], VectorMatrix, np.ndarray | None]] = {}
+        self._cache: dict[str, tuple[tuple[int, int, int], VectorMatrix, np.ndarray | None]] = {}
         self._dims: dict[str, int] = {}
-        self._indexes: dict[str, ExactIndex] = {}
+        self._indexes: dict[str, VectorIndex] = {}
         self._load_lock = threading.Lock()
 
     @property
@@ -194,9 +199,7 @@ class Collection:
         """Live vectors of a space (default: the ingestion model's), cached until it changes."""
         space = self._space(space)
         store = self.store(space)
-        key = tuple(
-            (p.name, p.stat().st_mtime_ns) for p in sorted(store.root.glob("seg-*/tombstones.npy"))
-        ) + tuple(store.names())
+        key = store.generation()
         cached = self._cache.get(space)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -214,14 +217,14 @@ class Collection:
             cached = self._cache[space] = (key, m, None)
         return cached[1]
 
-    def index(self, space: str | None = None) -> ExactIndex:
+    def index(self, space: str | None = None) -> VectorIndex:
         """The scan over a space's live vectors, shared by concurrent rounds and searches."""
         space = self._space(space)
         m = self.matrix(space)
         with self._load_lock:  # one index per matrix, so that concurrent scans batch together
             cached = self._indexes.get(space)
             if cached is None or cached.vectors is not m.vectors:
-                cached = self._indexes[space] = ExactIndex(m.vectors)
+                cached = self._indexes[space] = create_index(m.vectors, self.home.settings.scan)
             return cached
 
     def mean_vector(self, space: str | None = None) -> np.ndarray:
@@ -236,14 +239,17 @@ class Collection:
             self._cache[space] = (key, m, mean)
         return mean
 
+    def require_items(self, item_ids: list[int], space: str | None = None) -> np.ndarray:
+        """Rows of ``item_ids`` in the space's matrix; an id not in it raises NotFoundError."""
+        rows = self.matrix(space).rows_of(item_ids)
+        if (rows < 0).any():
+            missing = item_ids[int(np.flatnonzero(rows < 0)[0])]
+            raise NotFoundError(f"no item {missing} in collection {self.name!r}")
+        return rows
+
     def vectors_of(self, item_ids: list[int], space: str | None = None) -> np.ndarray:
         """``(m, dim) float32`` vectors of ``item_ids``; unknown ids raise NotFoundError."""
-        m = self.matrix(space)
-        rows = m.rows_of(item_ids)
-        missing = [i for i, r in zip(item_ids, rows, strict=True) if r < 0]
-        if missing:
-            raise NotFoundError(f"no item {missing[0]} in collection {self.name!r}")
-        return m.vectors[rows].astype(np.float32)
+        return self.matrix(space).vectors[self.require_items(item_ids, space)].astype(np.float32)
 
     def embed_text(self, text: str, space: str | None = None) -> np.ndarray:
         """``(dim,) float32`` vector of a text query, for spaces with a text tower."""

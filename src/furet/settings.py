@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     segment_items: int = 256
     #: Seconds between keyframes inside a long video shot (besides each shot's middle frame).
     frame_interval: float = 2.0
+    #: How rounds and searches score a space: ``exact`` (float16 scan), ``int8`` (int8 first
+    #: pass, float32 head) or ``auto`` (int8 from 20k vectors on).
+    scan: str = "auto"
 
     #: Key signing the browser session cookie; default: generated once into ``home/session.key``.
     session_secret: str | None = None

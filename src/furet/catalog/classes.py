@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, Engine, LargeBinary, bindparam, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from furet.catalog.database import engine_of, write_lock
 from furet.catalog.schema import (
     ClassRow,
     ClassVersionRow,
@@ -64,9 +65,46 @@ def retry_busy(fn: Callable[[], T], attempts: int = 20) -> T:
     raise FuretError("the catalog stayed busy; try again")  # pragma: no cover
 
 
+@dataclass(frozen=True)
+class RoundState:
+    """What a round reads about its class, in one catalog round trip."""
+
+    labels: dict[int, int]  # item_id -> +1 | -1
+    examples: np.ndarray  # (m, dim) float32 non-item positives
+    trained: bool  # a version exists already
+
+
+# Hot statements as constant SQL: built and compiled once, not per call (a select() built per
+# call costs ~1 ms of Python; these run on every label and round request).
+_CURRENT_LABELS = text(
+    "SELECT item_id, value FROM labels WHERE label_id IN "
+    "(SELECT max(label_id) FROM labels WHERE class_id = :c GROUP BY item_id)"
+)
+_EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
+_ANY_VERSION = text("SELECT 1 FROM class_versions WHERE class_id = :c LIMIT 1")
+_INSERT_LABEL = text(
+    "INSERT INTO labels (class_id, item_id, value, user_id, created_at) "
+    "VALUES (:class_id, :item_id, :value, :user_id, :created_at)"
+).bindparams(bindparam("created_at", type_=DateTime(timezone=True)))
+# The next number is read by the insert itself, under the database's write lock.
+_INSERT_VERSION = text(
+    "INSERT INTO class_versions "
+    "(class_id, version, created_at, n_pos, n_neg, n_weak, cv_score, weights, bias, params) "
+    "SELECT :c, coalesce(max(version), 0) + 1, :created_at, :n_pos, :n_neg, :n_weak, :cv, "
+    ":weights, :bias, :params FROM class_versions WHERE class_id = :c RETURNING version"
+).bindparams(
+    bindparam("created_at", type_=DateTime(timezone=True)),
+    bindparam("weights", type_=LargeBinary),
+)
+
+
 class ClassCatalog:
+    """Hot paths (labels, rounds) use Core statements on a pooled connection: the ORM's unit of
+    work costs ~1 ms a statement, which a server doing rounds for many users pays many times."""
+
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
+        self.engine: Engine = engine_of(sessions)
 
     # -- users -------------------------------------------------------------------------------
 
@@ -155,25 +193,43 @@ class ClassCatalog:
             if r.value not in (POSITIVE, NEGATIVE, UNLABELLED):
                 raise InvalidInputError(f"label value must be +1, -1 or 0, got {r.value}")
 
+        records = [
+            {
+                "class_id": r.class_id,
+                "item_id": r.item_id,
+                "value": r.value,
+                "user_id": r.user_id,
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ]
+
         def run() -> int:
-            with self.sessions.begin() as s:
-                s.add_all(rows)
+            with self.engine.connect() as c, write_lock(self.engine), c.begin():
+                c.execute(_INSERT_LABEL, records)
             return len(rows)
 
         return retry_busy(run)
 
     def current_labels(self, class_id: int) -> dict[int, int]:
         """``item_id -> +1 | -1`` from the latest label row of each item (removed ones omitted)."""
-        latest = (
-            select(func.max(LabelRow.label_id))
-            .where(LabelRow.class_id == class_id)
-            .group_by(LabelRow.item_id)
-        )
-        with self.sessions() as s:
-            rows = s.execute(
-                select(LabelRow.item_id, LabelRow.value).where(LabelRow.label_id.in_(latest))
-            )
+        with self.engine.connect() as c:
+            rows = c.execute(_CURRENT_LABELS, {"c": class_id})
             return {int(i): int(v) for i, v in rows if v != UNLABELLED}
+
+    def round_state(self, class_id: int, dim: int) -> RoundState:
+        """Current labels, external examples and whether a version exists, in one connection."""
+        with self.engine.connect() as c:
+            rows = c.execute(_CURRENT_LABELS, {"c": class_id})
+            labels = {int(i): int(v) for i, v in rows if v != UNLABELLED}
+            blobs = list(c.scalars(_EXAMPLE_VECTORS, {"c": class_id}))
+            trained = c.scalar(_ANY_VERSION, {"c": class_id}) is not None
+        examples = (
+            np.stack([np.frombuffer(b, np.float32) for b in blobs])
+            if blobs
+            else np.zeros((0, dim), np.float32)
+        )
+        return RoundState(labels, examples, trained)
 
     def label_history(self, class_id: int) -> list[Label]:
         with self.sessions() as s:
@@ -219,29 +275,21 @@ class ClassCatalog:
         bias: float,
         params: dict[str, object],
     ) -> int:
+        params_row = {
+            "c": class_id,
+            "created_at": utcnow(),
+            "n_pos": n_pos,
+            "n_neg": n_neg,
+            "n_weak": n_weak,
+            "cv": cv_score,
+            "weights": np.asarray(weights, np.float32).tobytes(),
+            "bias": float(bias),
+            "params": json.dumps(params),
+        }
+
         def run() -> int:
-            with self.sessions.begin() as s:
-                last = s.scalar(
-                    select(func.max(ClassVersionRow.version)).where(
-                        ClassVersionRow.class_id == class_id
-                    )
-                )
-                version = int(last or 0) + 1
-                s.add(
-                    ClassVersionRow(
-                        class_id=class_id,
-                        version=version,
-                        created_at=utcnow(),
-                        n_pos=n_pos,
-                        n_neg=n_neg,
-                        n_weak=n_weak,
-                        cv_score=cv_score,
-                        weights=np.asarray(weights, np.float32).tobytes(),
-                        bias=float(bias),
-                        params=json.dumps(params),
-                    )
-                )
-            return version
+            with self.engine.connect() as c, write_lock(self.engine), c.begin():
+                return int(c.execute(_INSERT_VERSION, params_row).scalar_one())
 
         return retry_busy(run)
 

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from furet.catalog.database import engine_of
 from furet.catalog.schema import (
     CollectionRow,
     Counter,
@@ -66,6 +67,13 @@ class ItemInfo:
     shot: int | None
     shot_start: float | None
     shot_end: float | None
+
+
+# Constant SQL (compiled once): every round and search page asks for its items' paths.
+_ITEM_INFOS = text(
+    "SELECT i.item_id, f.path, i.kind, i.width, i.height, i.video_time, i.shot, i.shot_start, "
+    "i.shot_end FROM items i JOIN files f ON f.file_id = i.file_id WHERE i.item_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 
 
 class Catalog:
@@ -280,25 +288,10 @@ class Catalog:
     def item_infos(self, item_ids: Iterable[int]) -> dict[int, ItemInfo]:
         ids = [int(i) for i in item_ids]
         out: dict[int, ItemInfo] = {}
-        with self.sessions() as s:
+        with engine_of(self.sessions).connect() as c:
             for start in range(0, len(ids), 500):
-                rows = s.execute(
-                    select(ItemRow, FileRow.path)
-                    .join(FileRow, FileRow.file_id == ItemRow.file_id)
-                    .where(ItemRow.item_id.in_(ids[start : start + 500]))
-                )
-                for item, path in rows:
-                    out[item.item_id] = ItemInfo(
-                        item.item_id,
-                        path,
-                        item.kind,
-                        item.width,
-                        item.height,
-                        item.video_time,
-                        item.shot,
-                        item.shot_start,
-                        item.shot_end,
-                    )
+                for row in c.execute(_ITEM_INFOS, {"ids": ids[start : start + 500]}):
+                    out[row[0]] = ItemInfo(*row)
         return out
 
     def items_without_space(self, collection_id: int, space: str) -> list[ItemInfo]:

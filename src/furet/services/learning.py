@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from furet.catalog.classes import NEGATIVE, POSITIVE, UNLABELLED, ClassCatalog
+from furet.catalog.classes import NEGATIVE, POSITIVE, UNLABELLED, ClassCatalog, RoundState
 from furet.catalog.schema import ClassRow
 from furet.domain.classifier import (
     WEAK_NEGATIVES,
@@ -112,10 +112,11 @@ class ClassSummary:
 class Learning:
     """Use cases of the classes of one user (the CLI acts as user ``local``)."""
 
-    def __init__(self, home: Furet, user: str = "local"):
+    def __init__(self, home: Furet, user: str = "local", *, user_id: int | None = None):
+        """``user_id``: an authenticated account's id (skips looking ``user`` up)."""
         self.home = home
         self.classes = ClassCatalog(home.catalog.sessions)
-        self.user_id = self.classes.ensure_user(user)
+        self.user_id = user_id if user_id is not None else self.classes.ensure_user(user)
 
     # -- classes -----------------------------------------------------------------------------
 
@@ -141,7 +142,10 @@ class Learning:
             self.classes.add_example(row.class_id, source, vector)
         return row
 
-    def get(self, name: str) -> ClassRow:
+    def get(self, name: str | ClassRow) -> ClassRow:
+        """The class ``name`` of this user (a row already fetched is returned as it is)."""
+        if isinstance(name, ClassRow):
+            return name
         return self.classes.get_class(self.user_id, name)
 
     def get_by_id(self, class_id: int) -> ClassRow:
@@ -169,7 +173,7 @@ class Learning:
 
     def label(
         self,
-        name: str,
+        name: str | ClassRow,
         positives: list[int] | None = None,
         negatives: list[int] | None = None,
         unlabel: list[int] | None = None,
@@ -191,7 +195,7 @@ class Learning:
             raise InvalidInputError(f"item(s) {sorted(both)} marked both positive and negative")
         ids = pos + neg
         if ids:
-            self._collection(cls).vectors_of(ids, cls.space)  # only items of the class's collection
+            self._collection(cls).require_items(ids, cls.space)  # of the class's collection only
         values = [(i, POSITIVE) for i in pos] + [(i, NEGATIVE) for i in neg]
         values += [(i, UNLABELLED) for i in rem]
         if not values:
@@ -224,18 +228,17 @@ class Learning:
     # -- rounds ------------------------------------------------------------------------------
 
     def fit(
-        self, cls: ClassRow, col: Collection, rng: np.random.Generator
+        self, cls: ClassRow, col: Collection, rng: np.random.Generator, state: RoundState
     ) -> tuple[LinearModel, np.ndarray]:
         """The class model on the current labels; returns it and the ``(n,) int8`` label array."""
         m = col.matrix(cls.space)
-        labels = self.classes.current_labels(cls.class_id)
+        labels = state.labels
         labelled = np.zeros(len(m), np.int8)
         if labels:
             rows = m.rows_of(list(labels))
             ok = rows >= 0
             labelled[rows[ok]] = np.fromiter(labels.values(), np.int8, len(labels))[ok]
-        _, examples = self.classes.examples(cls.class_id, m.vectors.shape[1])
-        pos = np.concatenate([m.vectors[labelled == POSITIVE].astype(np.float32), examples])
+        pos = np.concatenate([m.vectors[labelled == POSITIVE].astype(np.float32), state.examples])
         if len(pos) == 0:
             raise InvalidInputError(
                 f"class {cls.name!r} has no positive yet: mark one with "
@@ -252,7 +255,7 @@ class Learning:
         )
         return model, labelled
 
-    def round(self, name: str, settings: RoundSettings | None = None) -> RoundResult:
+    def round(self, name: str | ClassRow, settings: RoundSettings | None = None) -> RoundResult:
         """Fit the class on its marks, score the whole collection, return the next page."""
         settings = settings or RoundSettings()
         get_mode(settings.mode)
@@ -262,25 +265,24 @@ class Learning:
         cls = self.get(name)
         col = self._collection(cls)
         rng = np.random.default_rng(settings.seed)
-        model, labelled = self.fit(cls, col, rng)
         m = col.matrix(cls.space)
+        state = self.classes.round_state(cls.class_id, m.vectors.shape[1])
+        model, labelled = self.fit(cls, col, rng, state)
         index = col.index(cls.space)
-        scores = index.scores(model.w, model.b)
-        first = settings.mode == "search" and self.classes.latest_version(cls.class_id) is None
-        if first and model.n_neg == 0:
+        if settings.mode == "search" and not state.trained and model.n_neg == 0:
             # Before the first model, the page is the nearest neighbours of the positives.
-            _, examples = self.classes.examples(cls.class_id, m.vectors.shape[1])
-            positives = np.concatenate([m.vectors[labelled == POSITIVE], examples])
+            positives = np.concatenate([m.vectors[labelled == POSITIVE], state.examples])
             ranking = index.scores(first_page_model(positives).w)
         else:
-            ranking = scores
+            ranking = index.scores(model.w, model.b)
         folding = settings.temporal_range > 0
         fetch = settings.page_size * (FOLD_OVERFETCH if folding else 1)
         rows = select_page(settings.mode, ranking, labelled, fetch, settings.mode_settings(), rng)
         ids = m.item_ids[rows]
         infos = self.home.catalog.item_infos(ids.tolist())
         row_of = dict(zip(ids.tolist(), rows.tolist(), strict=True))
-        hits = [hit_of(infos[i], float(scores[row_of[i]])) for i in ids.tolist()]
+        shown = dict(zip(ids.tolist(), index.rescore(rows, model.w, model.b).tolist(), strict=True))
+        hits = [hit_of(infos[i], shown[i]) for i in ids.tolist()]
         if folding:
             hits = fold_hits(hits, settings.temporal_range, settings.page_size)
         page = [

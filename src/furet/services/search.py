@@ -10,7 +10,7 @@ from furet.catalog.repository import Catalog, ItemInfo
 from furet.domain.classifier import first_page_model
 from furet.domain.temporal import ScoredItem, fold_temporal
 from furet.errors import InvalidInputError
-from furet.vectors.exact import ExactIndex
+from furet.vectors.base import VectorIndex
 from furet.vectors.segments import VectorMatrix
 
 
@@ -63,7 +63,7 @@ def query_vector(vectors: np.ndarray) -> np.ndarray:
 
 def search_matrix(
     matrix: VectorMatrix,
-    index: ExactIndex,
+    index: VectorIndex,
     catalog: Catalog,
     query: np.ndarray,
     k: int,

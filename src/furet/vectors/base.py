@@ -10,10 +10,16 @@ import numpy as np
 class VectorIndex(Protocol):
     """Scores of a linear model over all rows, and the top-k rows for a query."""
 
+    vectors: np.ndarray
+
     def __len__(self) -> int: ...
 
     def scores(self, w: np.ndarray, b: float = 0.0) -> np.ndarray:
         """``w``: ``(dim,)`` -> ``(n,) float32`` scores ``X @ w + b`` (higher is better)."""
+        ...
+
+    def rescore(self, rows: np.ndarray, w: np.ndarray, b: float = 0.0) -> np.ndarray:
+        """``(len(rows),) float32`` scores of ``rows`` only, computed in float32."""
         ...
 
     def topk(

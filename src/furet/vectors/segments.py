@@ -9,6 +9,7 @@ half-written segment. Same layout as clip-retrieval's ``.npy`` + ``.parquet`` ou
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -20,6 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from furet.errors import InvalidInputError
+
+#: File replaced on every change of a store (see :meth:`SegmentStore.generation`).
+GENERATION = "GENERATION"
 
 
 @dataclass
@@ -50,6 +54,26 @@ class SegmentStore:
     def names(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.name.startswith("seg-"))
 
+    def generation(self) -> tuple[int, int, int]:
+        """Changes whenever a segment is written, tombstoned or dropped (one ``stat``).
+
+        Every change replaces the file ``GENERATION`` (a new inode), so readers in other
+        processes see it without listing the segments.
+        """
+        path = self.root / GENERATION
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._bump()
+            st = path.stat()
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _bump(self) -> None:
+        path = self.root / GENERATION
+        tmp = path.with_name(f".{GENERATION}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(uuid.uuid4().hex)
+        os.replace(tmp, path)
+
     def write(self, item_ids: np.ndarray, vectors: np.ndarray) -> str:
         """Write a new segment atomically and return its name.
 
@@ -71,6 +95,7 @@ class SegmentStore:
             os.fsync(f.fileno())
         pq.write_table(pa.table({"item_id": pa.array(item_ids, pa.int64())}), tmp / "meta.parquet")
         os.replace(tmp, self.root / name)
+        self._bump()
         return name
 
     def tombstone(self, name: str, item_ids: np.ndarray | list[int]) -> None:
@@ -83,9 +108,11 @@ class SegmentStore:
         new = np.union1d(old, np.asarray(item_ids, dtype=np.int64))
         if len(new) != len(old):
             _save_npy_atomic(path, new)
+            self._bump()
 
     def drop(self, name: str) -> None:
         shutil.rmtree(self.root / name, ignore_errors=True)
+        self._bump()
 
     def clean_temporary(self) -> None:
         """Remove leftovers of writes interrupted by a crash."""
@@ -122,10 +149,14 @@ class VectorMatrix:
     def __len__(self) -> int:
         return len(self.item_ids)
 
+    @functools.cached_property
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.item_ids, kind="stable")
+        return order, self.item_ids[order]
+
     def rows_of(self, item_ids: np.ndarray | list[int]) -> np.ndarray:
         """Row positions of ``item_ids`` (``-1`` where absent)."""
-        order = np.argsort(self.item_ids)
-        sorted_ids = self.item_ids[order]
+        order, sorted_ids = self._sorted
         wanted = np.asarray(item_ids, dtype=np.int64)
         pos = np.searchsorted(sorted_ids, wanted)
         pos = np.clip(pos, 0, max(len(sorted_ids) - 1, 0))

@@ -73,7 +73,7 @@ class RoundRequest(BaseModel):
 
 
 def _learning(ctx: AppContext, who: Caller) -> Learning:
-    return ctx.home.learning(who.account.name)
+    return ctx.home.learning(who.account.name, user_id=who.account.user_id)
 
 
 def _summary(ctx: AppContext, learning: Learning, cls: ClassRow) -> dict[str, object]:
@@ -152,7 +152,7 @@ def label(class_id: int, body: Labels, who: CallerDep, ctx: ContextDep) -> dict[
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
     current = learning.label(
-        cls.name, body.positive, body.negative, body.unlabel, spread_range=body.spread_range
+        cls, body.positive, body.negative, body.unlabel, spread_range=body.spread_range
     )
     return {
         "positives": sum(1 for v in current.values() if v == POSITIVE),
@@ -180,7 +180,7 @@ def run_round(
         seed=body.seed,
         temporal_range=body.temporal_range,
     )
-    result = learning.round(cls.name, settings)
+    result = learning.round(cls, settings)
     ctx.metrics.rounds.labels(result.mode).inc()
     ctx.metrics.round_seconds.observe(result.round_ms / 1e3)
     out = result.as_json()

@@ -1,0 +1,24 @@
+"""Which scan serves a space: the exact float16 scan or the int8 first pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from furet.errors import InvalidInputError
+from furet.vectors.base import VectorIndex
+from furet.vectors.exact import ExactIndex
+from furet.vectors.quantized import Int8Index
+
+SCANS = ("auto", "exact", "int8")
+#: ``auto`` uses the int8 pass from this many rows on (below, the exact scan is as fast and
+#: needs no build; 20k x 1280 float16 is ~4 ms a query).
+INT8_MIN_ROWS = 20_000
+
+
+def create_index(vectors: np.ndarray, scan: str = "auto") -> VectorIndex:
+    """The index over ``(n, dim)`` vectors for the ``scan`` setting (``FURET_SCAN``)."""
+    if scan not in SCANS:
+        raise InvalidInputError(f"scan must be one of {', '.join(SCANS)}, got {scan!r}")
+    if scan == "int8" or (scan == "auto" and len(vectors) >= INT8_MIN_ROWS):
+        return Int8Index(vectors)
+    return ExactIndex(vectors)
