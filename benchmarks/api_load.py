@@ -14,8 +14,10 @@ The run is bounded by ``--seconds`` and ``--max-rounds`` per client.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -126,33 +128,57 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--max-rounds", type=int, default=200, help="per client")
     ap.add_argument("--page-size", type=int, default=15)
+    ap.add_argument("--mode", default="search", help="selection mode of every round")
+    ap.add_argument(
+        "--think", type=float, default=0.0, help="seconds a client waits after each round"
+    )
+    ap.add_argument("--workers", type=int, default=1, help="server processes (furet serve)")
     ap.add_argument("--model", default="lite0", help="sets the dimension (lite0: 1280)")
     ap.add_argument("--clusters", type=int, default=50)
     ap.add_argument("--home", type=Path, default=None, help="default: a temporary folder")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", type=Path, help="record the server with py-spy into this file")
     args = ap.parse_args()
     if not 1 <= args.clients <= 200 or args.seconds > 600:
         raise SystemExit("bounded test: 1..200 clients, at most 600 s")
 
     home = args.home or Path(tempfile.mkdtemp(prefix="furet-load-"))
+    saved = home / "load-setup.json"
     t0 = time.perf_counter()
-    cluster_of = build_home(home, args.items, args.model, args.clusters, args.seed)
+    if saved.exists():  # --home of an earlier run: same items, users and keys
+        setup = json.loads(saved.read_text())
+        cluster_of = np.asarray(setup["cluster_of"])
+        keys = setup["keys"]
+        if len(keys) < args.clients or len(cluster_of) != args.items:
+            raise SystemExit(f"{home} was built for other --items/--clients; use a new --home")
+    else:
+        cluster_of = build_home(home, args.items, args.model, args.clusters, args.seed)
+        accounts = AccountStore(furet.open(settings=Settings(home=home)).catalog.sessions)
+        keys = []
+        for c in range(args.clients):
+            user = accounts.create_user(f"load{c}", "load-password", daily_quota=1_000_000)
+            keys.append(accounts.create_key(user.user_id, "load")[1])
+        saved.write_text(json.dumps({"cluster_of": cluster_of.tolist(), "keys": keys}))
     build_s = time.perf_counter() - t0
-    settings = Settings(home=home)
-    f = furet.open(settings=settings)
-    accounts = AccountStore(f.catalog.sessions)
+    f = furet.open(settings=Settings(home=home))
     item_ids = f.collection("synthetic").matrix().item_ids
     cluster_by_id = dict(zip(item_ids.tolist(), cluster_of.tolist(), strict=True))
-    keys = []
-    for c in range(args.clients):
-        user = accounts.create_user(f"load{c}", "load-password", daily_quota=1_000_000)
-        keys.append(accounts.create_key(user.user_id, "load")[1])
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "FURET_HOME": str(home)}
+    profile = [
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--format",
+        "raw",
+        "-o",
+        str(args.profile),
+        "--",
+    ]
     server = subprocess.Popen(
         [
+            *(profile if args.profile else []),
             sys.executable,
             "-m",
             "furet.cli.main",
@@ -161,6 +187,8 @@ def main() -> None:
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(args.workers),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -174,61 +202,80 @@ def main() -> None:
     try:
         wait_up(url, server)
         rng = np.random.default_rng(args.seed)
-        start_barrier = threading.Barrier(args.clients + 1)
+        run_tag = time.strftime("%Y%m%d%H%M%S")
         deadline = [0.0]
+        started = [0.0]
+
+        def go() -> None:  # run by the barrier once every client is warm, before any starts
+            started[0] = time.perf_counter()
+            deadline[0] = time.monotonic() + args.seconds
+
+        start_barrier = threading.Barrier(args.clients + 1, action=go)
 
         def client(i: int) -> None:
-            c = httpx.Client(base_url=url, headers={"X-API-Key": keys[i]}, timeout=60)
+            # http.client, one keep-alive connection per client: the load generator shares the
+            # machine's cores with the server, so it must cost as little as possible.
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            headers = {"X-API-Key": keys[i], "Content-Type": "application/json"}
+
+            def post(path: str, body: object) -> tuple[int, bytes]:
+                conn.request("POST", path, json.dumps(body), headers)
+                r = conn.getresponse()
+                return r.status, r.read()
+
             target = i % args.clusters
             members = item_ids[cluster_of == target]
             seeds = rng.choice(members, 3, replace=False).tolist()
-            r = c.post(
+            status, data = post(
                 "/v1/classes",
-                json={"name": f"class{i}", "collection": "synthetic", "item_ids": seeds},
+                {"name": f"class{i}-{run_tag}", "collection": "synthetic", "item_ids": seeds},
             )
-            cid = r.json()["class_id"]
-            body = {"mode": "search", "page_size": args.page_size}
-            page = c.post(f"/v1/classes/{cid}/rounds", json=body).json()["page"]  # warm-up
+            if status != 201:
+                raise SystemExit(f"creating a class: {status} {data[:300]!r}")
+            cid = json.loads(data)["class_id"]
+            body = {"mode": args.mode, "page_size": args.page_size}
+            page = json.loads(post(f"/v1/classes/{cid}/rounds", body)[1])["page"]  # warm-up
             start_barrier.wait()
             done = 0
             while time.monotonic() < deadline[0] and done < args.max_rounds:
                 # Two marks, one from each end of the page, as a user would.
-                marks = {"positive": [], "negative": []}
+                marks: dict[str, list[int]] = {"positive": [], "negative": []}
                 for p in (page[0], page[-1]):
                     same = cluster_by_id[p["item_id"]] == target
                     marks["positive" if same else "negative"].append(p["item_id"])
                 t = time.perf_counter()
-                r = c.post(f"/v1/classes/{cid}/labels", json=marks)
+                s_label, d_label = post(f"/v1/classes/{cid}/labels", marks)
                 lab = (time.perf_counter() - t) * 1e3
                 t = time.perf_counter()
-                rr = c.post(f"/v1/classes/{cid}/rounds", json=body)
+                s_round, d_round = post(f"/v1/classes/{cid}/rounds", body)
                 took = (time.perf_counter() - t) * 1e3
+                result = json.loads(d_round) if s_round == 200 else None
                 with lock:
-                    if r.status_code != 200:
-                        errors.append(f"labels {r.status_code} {r.text[:200]}")
-                    if rr.status_code != 200:
-                        errors.append(f"round {rr.status_code} {rr.text[:200]}")
+                    if s_label != 200:
+                        errors.append(f"labels {s_label} {d_label[:200]!r}")
+                    if result is None:
+                        errors.append(f"round {s_round} {d_round[:200]!r}")
                     else:
                         round_ms.append(took)
                         label_ms.append(lab)
-                        server_ms.append(float(rr.json()["round_ms"]))
-                if rr.status_code == 200:
-                    page = rr.json()["page"] or page
+                        server_ms.append(float(result["round_ms"]))
+                if result is not None:
+                    page = result["page"] or page
                 done += 1
-            c.close()
+                if args.think > 0:
+                    time.sleep(args.think)
+            conn.close()
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
         for t in threads:
             t.start()
         start_barrier.wait()
-        deadline[0] = time.monotonic() + args.seconds
-        t_run = time.perf_counter()
         for t in threads:
             t.join()
-        wall = time.perf_counter() - t_run
+        wall = time.perf_counter() - started[0]
         metrics = httpx.get(f"{url}/metrics").text
     finally:
-        server.terminate()
+        server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
         try:
             server.wait(10)
         except subprocess.TimeoutExpired:
@@ -245,6 +292,9 @@ def main() -> None:
                 "items": args.items,
                 "dim": get_spec(args.model).dim,
                 "clients": args.clients,
+                "workers": args.workers,
+                "mode": args.mode,
+                "think_seconds": args.think,
                 "cpus": os.cpu_count(),
                 "seconds": round(wall, 1),
                 "build_seconds": round(build_s, 1),

@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, DateTime, bindparam, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from furet.catalog.classes import retry_busy
-from furet.catalog.schema import ApiKeyRow, GroupRow, MembershipRow, UsageRow, UserRow, utcnow
+from furet.catalog.database import engine_of
+from furet.catalog.group_commit import group_commit
+from furet.catalog.schema import ApiKeyRow, GroupRow, MembershipRow, UserRow, utcnow
 from furet.errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -107,6 +109,7 @@ class AccountStore:
 
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
+        self.engine = engine_of(sessions)
 
     # -- users -------------------------------------------------------------------------------
 
@@ -308,17 +311,22 @@ class AccountStore:
                 row.revoked_at = utcnow()
 
     def resolve_key(self, secret: str) -> tuple[Account, int]:
-        """The account and key id of an API key secret; unknown or revoked keys raise 401."""
-        with self.sessions() as s:
-            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_hash == hash_secret(secret)))
+        """The account and key id of an API key secret; unknown or revoked keys raise 401.
+
+        Every API request asks this: two constant statements on one pooled connection.
+        """
+        with self.engine.connect() as c:
+            row = c.execute(_KEY_ACCOUNT, {"h": hash_secret(secret)}).first()
             if row is None:
                 raise AuthenticationError("unknown API key; create one with POST /v1/keys")
-            if row.revoked_at is not None:
+            key_id, revoked_at, user_id, name, role, quota, disabled, password_hash = row
+            if revoked_at is not None:
                 raise AuthenticationError("this API key was revoked; create a new one")
-            user = s.get(UserRow, row.user_id)
-            if user is None or user.disabled:
+            if disabled:
                 raise AuthenticationError("the account of this API key is disabled")
-            return self._account(s, user), row.key_id
+            groups = list(c.scalars(_USER_GROUPS, {"u": user_id}))
+        account = Account(user_id, name, role, quota, bool(disabled), groups, _tag(password_hash))
+        return account, int(key_id)
 
     # -- usage -------------------------------------------------------------------------------
 
@@ -327,38 +335,60 @@ class AccountStore:
 
         Returns the count after the request, or ``-1 - count`` when the quota was already spent
         (nothing counted). Check and increment are one conditional UPDATE, so concurrent
-        requests cannot overshoot the limit.
+        requests cannot overshoot the limit. ``key_id``: the key's ``last_used_at`` is set,
+        to the minute.
         """
+        now = utcnow()
 
-        def run() -> int:
-            with self.sessions.begin() as s:
-                if key_id is not None:
-                    s.execute(
-                        update(ApiKeyRow)
-                        .where(ApiKeyRow.key_id == key_id)
-                        .values(last_used_at=utcnow())
-                    )
-                done = s.execute(
-                    update(UsageRow)
-                    .where(UsageRow.subject == subject, UsageRow.day == day, UsageRow.count < limit)
-                    .values(count=UsageRow.count + 1)
+        def write(c: Connection) -> int:
+            if key_id is not None:
+                c.execute(
+                    _TOUCH_KEY,
+                    {"k": key_id, "now": now, "before": now - timedelta(seconds=60)},
                 )
-                row = s.get(UsageRow, (subject, day))
-                if done.rowcount:  # type: ignore[attr-defined]
-                    return row.count if row is not None else 1
-                if row is not None:
-                    return -1 - row.count
-                if limit <= 0:
-                    return -1
-                s.add(UsageRow(subject=subject, day=day, count=1))
-                return 1
+            args = {"s": subject, "d": day, "limit": limit}
+            count = c.execute(_COUNT_REQUEST, args).scalar()
+            if count is not None:
+                return int(count)
+            used = c.execute(_USED, args).scalar()
+            if used is not None:
+                return -1 - int(used)
+            if limit <= 0:
+                return -1
+            c.execute(_FIRST_REQUEST, args)
+            return 1
 
-        return retry_busy(run)
+        return retry_busy(lambda: group_commit(self.engine).run(write))
 
     def used(self, subject: str, day: str) -> int:
-        with self.sessions() as s:
-            row = s.get(UsageRow, (subject, day))
-            return row.count if row is not None else 0
+        with self.engine.connect() as c:
+            used = c.execute(_USED, {"s": subject, "d": day}).scalar()
+        return int(used) if used is not None else 0
+
+
+# Constant SQL for what every API request runs (compiled once).
+_KEY_ACCOUNT = text(
+    "SELECT k.key_id, k.revoked_at, u.user_id, u.name, u.role, u.daily_quota, u.disabled, "
+    "u.password_hash FROM api_keys k JOIN users u ON u.user_id = k.user_id "
+    "WHERE k.secret_hash = :h"
+)
+_USER_GROUPS = text(
+    "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.group_id "
+    "WHERE m.user_id = :u ORDER BY g.name"
+)
+_TOUCH_KEY = text(
+    "UPDATE api_keys SET last_used_at = :now "
+    "WHERE key_id = :k AND (last_used_at IS NULL OR last_used_at < :before)"
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("before", type_=DateTime(timezone=True)),
+)
+_COUNT_REQUEST = text(
+    "UPDATE usage SET count = count + 1 WHERE subject = :s AND day = :d AND count < :limit "
+    "RETURNING count"
+)
+_USED = text("SELECT count FROM usage WHERE subject = :s AND day = :d")
+_FIRST_REQUEST = text("INSERT INTO usage (subject, day, count) VALUES (:s, :d, 1)")
 
 
 def _key(r: ApiKeyRow) -> ApiKey:

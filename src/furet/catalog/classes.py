@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import DateTime, Engine, LargeBinary, bindparam, select, text
+from sqlalchemy import Connection, DateTime, Engine, LargeBinary, bindparam, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from furet.catalog.database import engine_of, write_lock
+from furet.catalog.database import engine_of
+from furet.catalog.group_commit import group_commit
 from furet.catalog.schema import (
     ClassRow,
     ClassVersionRow,
@@ -204,12 +205,11 @@ class ClassCatalog:
             for r in rows
         ]
 
-        def run() -> int:
-            with self.engine.connect() as c, write_lock(self.engine), c.begin():
-                c.execute(_INSERT_LABEL, records)
+        def write(c: Connection) -> int:
+            c.execute(_INSERT_LABEL, records)
             return len(rows)
 
-        return retry_busy(run)
+        return retry_busy(lambda: group_commit(self.engine).run(write))
 
     def current_labels(self, class_id: int) -> dict[int, int]:
         """``item_id -> +1 | -1`` from the latest label row of each item (removed ones omitted)."""
@@ -287,11 +287,10 @@ class ClassCatalog:
             "params": json.dumps(params),
         }
 
-        def run() -> int:
-            with self.engine.connect() as c, write_lock(self.engine), c.begin():
-                return int(c.execute(_INSERT_VERSION, params_row).scalar_one())
+        def write(c: Connection) -> int:
+            return int(c.execute(_INSERT_VERSION, params_row).scalar_one())
 
-        return retry_busy(run)
+        return retry_busy(lambda: group_commit(self.engine).run(write))
 
     def versions(self, class_id: int, with_weights: bool = False) -> list[ClassVersion]:
         with self.sessions() as s:

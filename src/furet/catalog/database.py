@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import weakref
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 from alembic import command
@@ -70,27 +66,3 @@ def engine_of(sessions: sessionmaker[Session]) -> Engine:
     engine = sessions.kw["bind"]
     assert isinstance(engine, Engine)
     return engine
-
-
-_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-_write_locks_guard = threading.Lock()
-
-
-def write_lock(engine: Engine) -> AbstractContextManager[object]:
-    """A process-wide lock for short write transactions on a SQLite ``engine``.
-
-    Take the connection first, then this lock, then begin: ``with engine.connect() as c,
-    write_lock(engine), c.begin():`` (a writer never holds the lock while waiting for the pool).
-
-    SQLite has one writer at a time; threads of one process that queue on this lock are served
-    in turn, instead of sleeping in SQLite's busy handler (1, 2, 5, 10... ms back-off) or
-    failing a read-then-write upgrade. Other processes still meet SQLite's own locking.
-    Other databases lock rows themselves: no lock there.
-    """
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    with _write_locks_guard:
-        lock = _write_locks.get(engine)
-        if lock is None:
-            lock = _write_locks[engine] = threading.Lock()
-        return lock

@@ -89,12 +89,18 @@ def create_key(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes. Each holds the collections' vectors in memory; one per "
+            "core serves the most concurrent users.",
+        ),
+    ] = 1,
     home: HomeOpt = None,
 ) -> None:
     """Run the HTTP API and the browser UI (uvicorn)."""
-    import uvicorn
+    from furet.web.serving import serve as run_server
 
-    from furet.web import create_app
-
-    settings = open_home(home).settings
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    run_server(open_home(home).settings, host, port, workers)

@@ -20,7 +20,7 @@ class AppContext:
     metrics: Metrics
 
 
-def context(request: Request) -> AppContext:
+async def context(request: Request) -> AppContext:
     """FastAPI dependency: the application's context."""
     ctx: AppContext = request.app.state.furet
     return ctx

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -147,23 +148,24 @@ def delete_class(class_id: int, who: CallerDep, ctx: ContextDep) -> Response:
 
 
 @router.post("/{class_id}/labels")
-def label(class_id: int, body: Labels, who: CallerDep, ctx: ContextDep) -> dict[str, int]:
+def label(class_id: int, body: Labels, who: CallerDep, ctx: ContextDep) -> JSONResponse:
     """Mark items positive or negative, or remove marks; the latest mark of an item wins."""
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
     current = learning.label(
         cls, body.positive, body.negative, body.unlabel, spread_range=body.spread_range
     )
-    return {
-        "positives": sum(1 for v in current.values() if v == POSITIVE),
-        "negatives": sum(1 for v in current.values() if v == NEGATIVE),
-    }
+    # A JSONResponse skips FastAPI's generic encoder (these two routes are the hot path).
+    return JSONResponse(
+        {
+            "positives": sum(1 for v in current.values() if v == POSITIVE),
+            "negatives": sum(1 for v in current.values() if v == NEGATIVE),
+        }
+    )
 
 
 @router.post("/{class_id}/rounds")
-def run_round(
-    class_id: int, body: RoundRequest, who: CallerDep, ctx: ContextDep
-) -> dict[str, object]:
+def run_round(class_id: int, body: RoundRequest, who: CallerDep, ctx: ContextDep) -> JSONResponse:
     """Fit the class on its marks, rank the whole collection, return the next page."""
     try:
         get_mode(body.mode)
@@ -191,7 +193,7 @@ def run_round(
             {**entry, **item_urls(p.item_id), **video_fields(p.kind, p.path, p.video_time, p.shot)}
         )
     out["page"] = page
-    return out
+    return JSONResponse(out)
 
 
 @router.get("/{class_id}/versions")
