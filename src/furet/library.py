@@ -224,7 +224,8 @@ class Collection:
         with self._load_lock:  # one index per matrix, so that concurrent scans batch together
             cached = self._indexes.get(space)
             if cached is None or cached.vectors is not m.vectors:
-                cached = self._indexes[space] = create_index(m.vectors, self.home.settings.scan)
+                s = self.home.settings
+                cached = self._indexes[space] = create_index(m.vectors, s.scan, s.scan_threads)
             return cached
 
     def mean_vector(self, space: str | None = None) -> np.ndarray:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     #: How rounds and searches score a space: ``exact`` (float16 scan), ``int8`` (int8 first
     #: pass, float32 head) or ``auto`` (int8 from 20k vectors on).
     scan: str = "auto"
+    #: Threads of one int8 pass; 0: the cores, shared among ``furet serve --workers``.
+    scan_threads: int = 0
 
     #: Key signing the browser session cookie; default: generated once into ``home/session.key``.
     session_secret: str | None = None

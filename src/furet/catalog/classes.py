@@ -81,6 +81,10 @@ _CURRENT_LABELS = text(
     "SELECT item_id, value FROM labels WHERE label_id IN "
     "(SELECT max(label_id) FROM labels WHERE class_id = :c GROUP BY item_id)"
 )
+_CLASS_BY_ID = text(
+    "SELECT class_id, owner_id, collection_id, name, space, visibility, created_at "
+    "FROM classes WHERE class_id = :c"
+).columns(created_at=DateTime(timezone=True))
 _EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
 _ANY_VERSION = text("SELECT 1 FROM class_versions WHERE class_id = :c LIMIT 1")
 _INSERT_LABEL = text(
@@ -157,11 +161,11 @@ class ClassCatalog:
         return row
 
     def get_class_by_id(self, class_id: int) -> ClassRow:
-        with self.sessions() as s:
-            row = s.get(ClassRow, class_id)
-        if row is None:
+        with self.engine.connect() as c:  # every class route asks this: constant SQL
+            found = c.execute(_CLASS_BY_ID, {"c": class_id}).first()
+        if found is None:
             raise NotFoundError(f"no class {class_id}")
-        return row
+        return ClassRow(**found._mapping)
 
     def list_classes(self, owner_id: int | None = None) -> list[ClassRow]:
         q = select(ClassRow).order_by(ClassRow.name)

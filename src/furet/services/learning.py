@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,11 +61,18 @@ class PageItem:
         return self.score >= 0
 
     def as_json(self) -> dict[str, object]:
-        out = asdict(self)
-        out["verdict"] = "positive" if self.verdict else "negative"
-        if self.kind != "keyframe":
-            for key in ("kind", "video_time", "shot", "folded"):
-                out.pop(key)
+        out: dict[str, object] = {
+            "item_id": self.item_id,
+            "path": self.path,
+            "score": self.score,
+            "probability": self.probability,
+            "label": self.label,
+            "verdict": "positive" if self.verdict else "negative",
+        }
+        if self.kind == "keyframe":
+            out.update(
+                kind=self.kind, video_time=self.video_time, shot=self.shot, folded=self.folded
+            )
         return out
 
 

@@ -15,10 +15,11 @@ SCANS = ("auto", "exact", "int8")
 INT8_MIN_ROWS = 20_000
 
 
-def create_index(vectors: np.ndarray, scan: str = "auto") -> VectorIndex:
-    """The index over ``(n, dim)`` vectors for the ``scan`` setting (``FURET_SCAN``)."""
+def create_index(vectors: np.ndarray, scan: str = "auto", threads: int = 0) -> VectorIndex:
+    """The index over ``(n, dim)`` vectors for the ``scan`` setting (``FURET_SCAN``);
+    ``threads``: of each int8 pass (0: every core)."""
     if scan not in SCANS:
         raise InvalidInputError(f"scan must be one of {', '.join(SCANS)}, got {scan!r}")
     if scan == "int8" or (scan == "auto" and len(vectors) >= INT8_MIN_ROWS):
-        return Int8Index(vectors)
+        return Int8Index(vectors, threads=threads or None)
     return ExactIndex(vectors)

@@ -59,6 +59,9 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         raise SystemExit("several workers need SO_REUSEPORT, which this system lacks")
     # Fail early (port taken, bad host) before starting any worker.
     _bind(host, port, reuse_port=True).close()
+    if settings.scan_threads == 0:  # the workers' scans share the cores
+        cores = os.cpu_count() or 1
+        settings = settings.model_copy(update={"scan_threads": max(1, cores // workers)})
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     spawn = multiprocessing.get_context("spawn")
     procs = [spawn.Process(target=_worker, args=(host, port)) for _ in range(workers)]
