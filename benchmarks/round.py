@@ -5,9 +5,10 @@ one cluster; the user has marked ``--pos`` positives and ``--neg`` negatives. Me
 side in one run, p50 over ``--repeat`` rounds:
 
 - baseline: a float32 copy of the store, ``X @ w`` + ``argpartition`` (DESIGN.md §7);
-- furet: the service's round path: ``fit_linear`` + ``furet.vectors.exact.ExactIndex`` (a
-  half-precision scan of the float16 store, the best 1024 rows re-scored in float32) +
-  ``search`` selection.
+- furet: the service's round path: ``fit_linear`` + the index the service builds for the
+  collection (``--scan auto``: ``Int8Index`` from 20k vectors on, an int8 first pass over
+  prepacked codes with the head re-scored in float32; ``--scan exact``: the half-precision
+  scan) + ``search`` selection.
 
 Prints JSON: p50 of each, their ratio, and the recall of the baseline's exact top-100.
 
@@ -25,7 +26,7 @@ import torch
 
 from furet.domain.classifier import fit_linear
 from furet.domain.modes import select_page
-from furet.vectors.exact import ExactIndex
+from furet.vectors.factory import SCANS, create_index
 
 DIM = 1280
 TOP = 100
@@ -59,6 +60,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true", help="skip the fp32 copy (memory)")
+    ap.add_argument("--scan", choices=SCANS, default="auto", help="furet's index (FURET_SCAN)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -71,7 +73,9 @@ def main() -> None:
     labelled = np.zeros(args.n, dtype=np.int8)
     labelled[pos_rows], labelled[neg_rows] = 1, -1
     background = store[:: max(1, args.n // 100_000)].astype(np.float32).mean(axis=0)
-    index = ExactIndex(store)
+    t0 = time.perf_counter()
+    index = create_index(store, args.scan)
+    build_s = time.perf_counter() - t0
     x32 = None if args.no_baseline else store.astype(np.float32)
 
     furet_ms, base_ms, recalls = [], [], []
@@ -98,6 +102,8 @@ def main() -> None:
         "dim": DIM,
         "store": "float16",
         "generate_s": round(gen_s, 1),
+        "index": type(index).__name__,
+        "index_build_s": round(build_s, 1),
         "furet_round_ms_p50": round(float(np.median(furet_ms)), 1),
         "torch_threads": torch.get_num_threads(),
     }

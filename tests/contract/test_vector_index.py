@@ -37,6 +37,7 @@ def clustered(n: int, d: int, seed: int = 0) -> np.ndarray:
 def test_scores_match_reference_and_head_is_exact(kind: str, dtype: type) -> None:
     make, tol = INDEXES[kind]
     x = clustered(20000, 256).astype(dtype)
+    before = x.copy()
     rng = np.random.default_rng(1)
     for w in (rng.normal(size=256) * 7, x[:3].astype(np.float64).mean(0) * 20):
         w = w.astype(np.float32)
@@ -47,6 +48,7 @@ def test_scores_match_reference_and_head_is_exact(kind: str, dtype: type) -> Non
         head = top_rows(ref, 100)
         np.testing.assert_allclose(got[head], ref[head], rtol=1e-5, atol=1e-5)
         assert set(top_rows(got, 100)) == set(head)  # recall of the exact top-100 = 1
+    np.testing.assert_array_equal(x, before)  # the caller's vectors are never written
 
 
 @pytest.mark.parametrize("kind", INDEXES)

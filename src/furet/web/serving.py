@@ -9,6 +9,7 @@ with 20 clients, one worker got all 20.)
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import time
 from types import FrameType
 
+from furet.errors import InvalidInputError
 from furet.settings import Settings
 
 #: Environment variable carrying the settings (JSON) to worker processes.
@@ -24,14 +26,23 @@ SETTINGS_ENV = "FURET_SERVE_SETTINGS"
 
 
 def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise InvalidInputError(f"cannot listen on {host!r}: {exc.strerror}") from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise InvalidInputError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
+        ) from None
     sock.set_inheritable(True)
     return sock
 
@@ -47,7 +58,8 @@ def _run(settings: Settings, sock: socket.socket) -> None:
 
 def _worker(host: str, port: int) -> None:
     raw = os.environ[SETTINGS_ENV]
-    _run(Settings.model_validate_json(raw), _bind(host, port, reuse_port=True))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+        _run(Settings.model_validate_json(raw), _bind(host, port, reuse_port=True))
 
 
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
@@ -68,7 +80,10 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     for p in procs:
         p.start()
 
+    asked = []
+
     def stop(signum: int, _frame: FrameType | None) -> None:
+        asked.append(signum)
         for p in procs:
             if p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGINT)
@@ -78,10 +93,13 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     # A worker that dies takes the others down: a half-served port is worse than a clear exit.
     while all(p.is_alive() for p in procs):
         time.sleep(0.2)
-    stop(signal.SIGTERM, None)
+    if not asked:
+        dead = next(p for p in procs if not p.is_alive())
+        print(f"furet serve: worker {dead.pid} exited ({dead.exitcode}); stopping", file=sys.stderr)
+        stop(signal.SIGTERM, None)
+        asked.clear()
     for p in procs:
         p.join(10)
         if p.is_alive():
             p.kill()
-    codes = [p.exitcode for p in procs]
-    sys.exit(max((abs(c) for c in codes if c), default=0))
+    sys.exit(0 if asked else 1)
