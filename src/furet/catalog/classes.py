@@ -86,6 +86,7 @@ _CLASS_BY_ID = text(
     "FROM classes WHERE class_id = :c"
 ).columns(created_at=DateTime(timezone=True))
 _EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
+_VERSION_COUNT = text("SELECT count(*) FROM class_versions WHERE class_id = :c")
 _ANY_VERSION = text("SELECT 1 FROM class_versions WHERE class_id = :c LIMIT 1")
 _INSERT_LABEL = text(
     "INSERT INTO labels (class_id, item_id, value, user_id, created_at) "
@@ -306,6 +307,10 @@ class ClassCatalog:
                 )
             )
         return [_version(r, with_weights) for r in rows]
+
+    def version_count(self, class_id: int) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(_VERSION_COUNT, {"c": class_id}).scalar_one())
 
     def latest_version(self, class_id: int) -> ClassVersion | None:
         with self.sessions() as s:

@@ -85,7 +85,7 @@ def _summary(ctx: AppContext, learning: Learning, cls: ClassRow) -> dict[str, ob
         "collection": ctx.home.collection_by_id(cls.collection_id).name,
         "positives": sum(1 for v in labels.values() if v == POSITIVE),
         "negatives": sum(1 for v in labels.values() if v == NEGATIVE),
-        "versions": len(learning.classes.versions(cls.class_id)),
+        "versions": learning.classes.version_count(cls.class_id),
         "visibility": cls.visibility,
     }
 
