@@ -59,3 +59,29 @@ def test_interrupted_write_leaves_no_segment(tmp_path: Path) -> None:
 def test_empty_store_gathers_empty(tmp_path: Path) -> None:
     m = gather(SegmentStore(tmp_path, 3), 3)
     assert len(m) == 0 and m.vectors.shape == (0, 3)
+
+
+def test_generation_changes_with_every_change_and_only_then(tmp_path: Path) -> None:
+    store = SegmentStore(tmp_path, 4)
+    g0 = store.generation()
+    assert store.generation() == g0  # reading changes nothing
+    name = store.write(np.array([1, 2]), unit_rows(2, 4))
+    g1 = store.generation()
+    assert g1 != g0
+    # Another process's view of the same folder sees the same generation.
+    assert SegmentStore(tmp_path, 4).generation() == g1
+    store.tombstone(name, [1])
+    g2 = store.generation()
+    assert g2 != g1
+    store.tombstone(name, [1])  # already deleted: no change
+    assert store.generation() == g2
+    store.drop(name)
+    assert store.generation() != g2
+
+
+def test_vector_matrix_rows_of(tmp_path: Path) -> None:
+    store = SegmentStore(tmp_path, 4)
+    store.write(np.array([30, 10, 20]), unit_rows(3, 4))
+    m = gather(store, 4)
+    assert m.rows_of([20, 99, 30, 10]).tolist() == [2, -1, 0, 1]
+    assert m.rows_of(np.array([], np.int64)).tolist() == []

@@ -63,10 +63,19 @@ class SegmentStore:
         path = self.root / GENERATION
         try:
             st = path.stat()
-        except FileNotFoundError:
-            self._bump()
-            st = path.stat()
+        except FileNotFoundError:  # a store written before the file existed
+            try:
+                self._bump()
+                st = path.stat()
+            except OSError:  # a read-only home: fall back to listing the segments
+                return self._listing_key()
         return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _listing_key(self) -> tuple[int, int, int]:
+        names = self.names()
+        tombs = [(self.root / n / "tombstones.npy") for n in names]
+        stamp = sum(t.stat().st_mtime_ns for t in tombs if t.exists())
+        return (-1, hash(tuple(names)), stamp)
 
     def _bump(self) -> None:
         path = self.root / GENERATION
