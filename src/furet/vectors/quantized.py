@@ -10,7 +10,8 @@ query and ~22 ms for 16 (measured on the 2-core AVX2 machine of the benchmarks).
 Queries are written as two 7-bit digits (a coarse code and the residual's, each an unsigned code
 0..127 around zero point 64, so that the AVX2 kernel's pairwise int16 sums cannot saturate:
 2 x 127 x 127 < 2^15): the integer products are exact, the query is kept to ~14 bits and the
-error is the vectors' 8-bit rounding, ~0.5% of the score range. The ``refine`` best rows of every
+error is the vectors' 8-bit rounding (measured on 100k x 1280: std 0.002, at most 0.017, for
+scores spanning 4.6). The ``refine`` best rows of every
 ranking are then scored again from the float16 vectors in float32, so the head of a ranking (any
 page or top-k) is exact; ``rescore`` gives exact scores for any other rows shown to a user.
 """
@@ -31,8 +32,8 @@ CHUNK_ROWS = 1 << 18
 #: Rows quantised at a time, and rows read at a time for the per-dimension peaks.
 _QUANTISE_ROWS = 512
 _PEAK_ROWS = 1 << 16
-#: Rows of each ranking re-scored in float32: the int8 error (~1e-3 of the score range) cannot
-#: move a row from past this rank into a page; every score shown is re-scored anyway.
+#: Rows of each ranking re-scored in float32: the int8 error (std ~0.05% of the score range, at
+#: most ~0.5%) cannot move a row from past this rank into a page; shown scores are re-scored.
 REFINE = 256
 #: Query codes: 0..127 around this zero point (7 bits, see the module docstring).
 _ZERO_POINT = 64
