@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 import furet
 from furet.catalog.accounts import AccountStore
+from furet.library import Furet
 from furet.settings import Settings
 from furet.web import problems, quota
 from furet.web.auth import SESSION_COOKIE, session_secret
@@ -16,6 +22,8 @@ from furet.web.metrics import Metrics, ObserveMiddleware
 from furet.web.routes import admin, auth, classes, collections, identify, ops
 from furet.web.routes.ops import STATIC
 from furet.web.uploads import FORM_OVERHEAD, MAX_IMAGES, BodyLimitMiddleware
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Visual search and interactive learning of visual classes.
@@ -26,6 +34,18 @@ Every `/v1` response carries `RateLimit-Policy` and `RateLimit` headers (daily q
 """
 
 
+def warm_up(home: Furet) -> None:
+    """Load every space's vectors and build its index, so that the first round does not wait
+    (an int8 index takes ~2 s per 100k vectors to build)."""
+    for row in home.catalog.list_collections():
+        col = home.collection_by_id(row.collection_id)
+        for space in col.spaces():
+            try:
+                col.index(space)
+            except Exception:  # a broken space must not stop the server: its requests will say
+                log.exception("warming up %s/%s failed", col.name, space)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The furet HTTP application over the data home of ``settings``."""
     settings = settings or Settings()
@@ -33,12 +53,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     ctx = AppContext(settings, home, AccountStore(home.catalog.sessions), metrics)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # In the background: the server answers (health, login, small collections) meanwhile.
+        threading.Thread(target=warm_up, args=(home,), name="furet-warm-up", daemon=True).start()
+        yield
+
     app = FastAPI(
         title="furet",
         version=furet.__version__,
         description=DESCRIPTION,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     app.state.furet = ctx
     problems.install(app)

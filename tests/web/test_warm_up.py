@@ -1,0 +1,23 @@
+"""The server builds every space's index in the background at start, before the first round."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from furet.web.app import create_app
+from tests.web.conftest import Api
+
+
+def test_start_up_builds_the_indexes_in_the_background(api: Api) -> None:
+    app = create_app(api.settings)  # a fresh app: nothing loaded yet
+    col = app.state.furet.home.collection("flowers")
+    assert not col._indexes
+    with TestClient(app) as client:  # runs the lifespan, as uvicorn does
+        assert client.get("/healthz").status_code == 200  # answers while warming up
+        deadline = time.monotonic() + 60
+        while "lite0" not in col._indexes:
+            assert time.monotonic() < deadline, "the index was not built at start"
+            time.sleep(0.1)
+    assert len(col._indexes["lite0"]) == len(col.matrix())
