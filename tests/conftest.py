@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 FLOWERS = DATA / "oxford-flowers17"
 VIDEOS = DATA / "mdn-cc0-videos"
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def need(path: Path) -> Path:

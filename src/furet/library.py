@@ -53,7 +53,7 @@ class Furet:
         return create_embedder(model, self.settings.model_dir, self.settings.device)
 
     def collections(self) -> list[Collection]:
-        return [Collection(self, row) for row in self.catalog.list_collections()]
+        return [self._cached(row) for row in self.catalog.list_collections()]
 
     def collection(self, name: str) -> Collection:
         return self._cached(self.catalog.get_collection(name))

@@ -7,7 +7,6 @@ import base64
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWERS = REPO.parent / "shared" / "data" / "oxford-flowers17" / "images"
@@ -64,12 +65,6 @@ def furet_cli(home: Path, *args: str, timeout: float = 600) -> str:
     if proc.returncode != 0:
         raise AssertionError(f"furet {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -104,6 +104,19 @@ _INSERT_VERSION = text(
 )
 
 
+def _current_labels(c: Connection, class_id: int) -> dict[int, int]:
+    """``item_id -> +1 | -1``: the latest label of each item, removed ones omitted."""
+    rows = c.execute(_CURRENT_LABELS, {"c": class_id})
+    return {int(i): int(v) for i, v in rows if v != UNLABELLED}
+
+
+def _stack_vectors(blobs: list[bytes], dim: int) -> np.ndarray:
+    """``(m, dim) float32`` from stored float32 vectors (``(0, dim)`` for none)."""
+    if not blobs:
+        return np.zeros((0, dim), np.float32)
+    return np.stack([np.frombuffer(b, np.float32) for b in blobs])
+
+
 class ClassCatalog:
     """Hot paths (labels, rounds) use Core statements on a pooled connection: the ORM's unit of
     work costs ~1 ms a statement, which a server doing rounds for many users pays many times."""
@@ -219,22 +232,15 @@ class ClassCatalog:
     def current_labels(self, class_id: int) -> dict[int, int]:
         """``item_id -> +1 | -1`` from the latest label row of each item (removed ones omitted)."""
         with self.engine.connect() as c:
-            rows = c.execute(_CURRENT_LABELS, {"c": class_id})
-            return {int(i): int(v) for i, v in rows if v != UNLABELLED}
+            return _current_labels(c, class_id)
 
     def round_state(self, class_id: int, dim: int) -> RoundState:
         """Current labels, external examples and whether a version exists, in one connection."""
         with self.engine.connect() as c:
-            rows = c.execute(_CURRENT_LABELS, {"c": class_id})
-            labels = {int(i): int(v) for i, v in rows if v != UNLABELLED}
+            labels = _current_labels(c, class_id)
             blobs = list(c.scalars(_EXAMPLE_VECTORS, {"c": class_id}))
             trained = c.scalar(_ANY_VERSION, {"c": class_id}) is not None
-        examples = (
-            np.stack([np.frombuffer(b, np.float32) for b in blobs])
-            if blobs
-            else np.zeros((0, dim), np.float32)
-        )
-        return RoundState(labels, examples, trained)
+        return RoundState(labels, _stack_vectors(blobs, dim), trained)
 
     def label_history(self, class_id: int) -> list[Label]:
         with self.sessions() as s:
@@ -260,11 +266,7 @@ class ClassCatalog:
         """Sources and ``(m, dim) float32`` vectors of the class's non-item positives."""
         with self.sessions() as s:
             rows = list(s.scalars(select(ExampleRow).where(ExampleRow.class_id == class_id)))
-        if not rows:
-            return [], np.zeros((0, dim), np.float32)
-        return [r.source for r in rows], np.stack(
-            [np.frombuffer(r.vector, np.float32) for r in rows]
-        )
+        return [r.source for r in rows], _stack_vectors([r.vector for r in rows], dim)
 
     # -- versions ----------------------------------------------------------------------------
 

@@ -37,8 +37,7 @@ Every `/v1` response carries `RateLimit-Policy` and `RateLimit` headers (daily q
 def warm_up(home: Furet) -> None:
     """Load every space's vectors and build its index, so that the first round does not wait
     (an int8 index takes ~2 s per 100k vectors to build)."""
-    for row in home.catalog.list_collections():
-        col = home.collection_by_id(row.collection_id)
+    for col in home.collections():
         for space in col.spaces():
             try:
                 col.index(space)
