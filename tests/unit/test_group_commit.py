@@ -25,13 +25,13 @@ def test_concurrent_writes_are_all_committed_with_their_own_results(engine) -> N
     committer = GroupCommit(engine)
     results: dict[int, int] = {}
     batches: list[int] = []
-    original = GroupCommit._commit
+    original = committer._batcher._run_batch
 
-    def counting(c: Connection, batch: list) -> None:  # type: ignore[type-arg]
+    def counting(batch: list) -> None:  # type: ignore[type-arg]
         batches.append(len(batch))
-        original(c, batch)
+        original(batch)
 
-    committer._commit = counting  # type: ignore[method-assign]
+    committer._batcher._run_batch = counting
 
     def write(i: int) -> None:
         def fn(c: Connection) -> int:

@@ -20,15 +20,15 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from furet.batching import Batcher, Work
+
 T = TypeVar("T")
 
 
 @dataclass
-class _Write(Generic[T]):
-    fn: Callable[[Connection], T]
+class _Write(Work, Generic[T]):
+    fn: Callable[[Connection], T] | None = None
     result: T | None = None
-    error: BaseException | None = None
-    done: bool = False
 
 
 class GroupCommit:
@@ -36,50 +36,35 @@ class GroupCommit:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._pending: list[_Write[object]] = []
-        self._pending_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._batcher: Batcher[_Write[object]] = Batcher(self._commit)
 
     def run(self, fn: Callable[[Connection], T]) -> T:
         """``fn(connection)`` inside a committed transaction; its result or its exception."""
-        write: _Write[T] = _Write(fn)
-        with self._pending_lock:
-            self._pending.append(write)  # type: ignore[arg-type]
-        # The connection first: a leader never waits for the pool while holding the lock.
-        with self.engine.connect() as c, self._commit_lock:
-            if not write.done:  # nobody committed it while we waited: lead this batch
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                try:
-                    self._commit(c, batch)
-                finally:  # interrupted: the writes of this batch fail, none stays pending
-                    for w in batch:
-                        if not w.done:
-                            w.error = RuntimeError("the catalog write was interrupted")
-                            w.done = True
-        if write.error is not None:
-            raise write.error
+        write: _Write[T] = _Write(fn=fn)
+        self._batcher.submit(write)  # type: ignore[arg-type]
         return write.result  # type: ignore[return-value]
 
-    @staticmethod
-    def _commit(c: Connection, batch: list[_Write[object]]) -> None:
-        if len(batch) > 1:
-            try:
-                with c.begin():
-                    results = [w.fn(c) for w in batch]
-            except Exception:
-                pass
-            else:
-                for w, r in zip(batch, results, strict=True):
-                    w.result, w.done = r, True
-                return
-        for w in batch:
-            try:
-                with c.begin():
-                    w.result = w.fn(c)
-            except Exception as exc:
-                w.error = exc
-            w.done = True
+    def _commit(self, batch: list[_Write[object]]) -> None:
+        # The pool (POOL_SIZE + overflow) outnumbers the server's threads: the leader does not
+        # wait for a connection while the others wait for it.
+        with self.engine.connect() as c:
+            if len(batch) > 1:
+                try:
+                    with c.begin():
+                        results = [w.fn(c) for w in batch]  # type: ignore[misc]
+                except Exception:
+                    pass
+                else:
+                    for w, r in zip(batch, results, strict=True):
+                        w.result, w.done = r, True
+                    return
+            for w in batch:
+                try:
+                    with c.begin():
+                        w.result = w.fn(c)  # type: ignore[misc]
+                except Exception as exc:
+                    w.error = exc
+                w.done = True
 
 
 _committers: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()

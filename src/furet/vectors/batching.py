@@ -1,23 +1,19 @@
-"""Concurrent queries gathered into one pass over the vectors.
-
-A server with many users doing rounds asks for many scans at once. Reading the vectors is the
-cost, so the first caller to get the scan lock scores every query waiting at that moment in one
-pass; the others find their result ready when they get the lock.
-"""
+"""Concurrent scans of one index gathered into one pass over the vectors (see furet.batching)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from furet.batching import Batcher, Work
+
 
 @dataclass
-class Query:
-    w: np.ndarray  # (dim,) float32
-    b: float
+class Query(Work):
+    w: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (dim,) float32
+    b: float = 0.0
     out: np.ndarray | None = None
 
 
@@ -25,19 +21,15 @@ class QueryBatcher:
     """Runs ``score_batch(queries)`` (which sets every ``query.out``) for waiting queries."""
 
     def __init__(self, score_batch: Callable[[list[Query]], None]):
-        self._score_batch = score_batch
-        self._pending: list[Query] = []
-        self._pending_lock = threading.Lock()
-        self._scan_lock = threading.Lock()
+        def run_batch(batch: list[Query]) -> None:
+            score_batch(batch)
+            for q in batch:
+                q.done = q.out is not None
+
+        self._batcher: Batcher[Query] = Batcher(run_batch)
 
     def run(self, w: np.ndarray, b: float) -> np.ndarray:
-        query = Query(np.array(w, dtype=np.float32), float(b))  # a copy: may be read-only
-        with self._pending_lock:
-            self._pending.append(query)
-        with self._scan_lock:
-            if query.out is None:  # nobody scored it while we waited: lead this pass
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                self._score_batch(batch)
+        # A copy of w: the caller's may be read-only or change afterwards.
+        query = self._batcher.submit(Query(w=np.array(w, dtype=np.float32), b=float(b)))
         assert query.out is not None
         return query.out
