@@ -1,4 +1,4 @@
-"""`furet serve --workers N`: several processes answer on one port, and stop together."""
+"""`furet serve --workers N`: several processes answer on one port, evenly, and stop together."""
 
 from __future__ import annotations
 
@@ -18,49 +18,77 @@ def children(pid: int) -> set[int]:
     return {int(p) for p in out.stdout.split()}
 
 
-def listening_pids(port: int) -> set[int]:
-    """Processes with a listening socket on ``port`` (from /proc, no extra tools)."""
+def sockets_on(port: int, state: str) -> set[str]:
+    """Inodes of the TCP sockets whose local port is ``port`` in ``state`` (hex, /proc/net)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
                 inodes.add(fields[9])
-    pids = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            links = {p.readlink().name for p in (proc / "fd").iterdir()}
-        except OSError:
-            continue
-        if any(f"socket:[{i}]" in links for i in inodes):
-            pids.add(int(proc.name))
-    return pids
+    return inodes
 
 
-def test_two_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
+def held_by(pid: int, inodes: set[str]) -> int:
+    """How many of ``inodes`` process ``pid`` holds open."""
+    try:
+        links = {p.readlink().name for p in Path(f"/proc/{pid}/fd").iterdir()}
+    except OSError:
+        return 0
+    return sum(f"socket:[{i}]" in links for i in inodes)
+
+
+LISTEN, ESTABLISHED = "0A", "01"
+
+
+def get(conn: http.client.HTTPConnection, path: str) -> int:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def test_workers_get_the_connections_evenly_and_stop_together(tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     cmd = [sys.executable, "-m", "furet.cli.main", "--home", str(tmp_path / "home")]
     proc = subprocess.Popen(
         [*cmd, "serve", "--port", str(port), "--workers", "2"], stdout=log, stderr=log
     )
+    conns: list[http.client.HTTPConnection] = []
     try:
         deadline = time.monotonic() + 90
-        while len(listening_pids(port)) < 2:
+        while len(children(proc.pid)) < 2 or not sockets_on(port, LISTEN):
             assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "two workers did not start listening"
+            assert time.monotonic() < deadline, "serve did not start"
             time.sleep(0.3)
-        workers = listening_pids(port)
-        assert workers <= children(proc.pid)  # the listeners are serve's own processes
-        statuses = []
-        for _ in range(20):  # new connections: the kernel spreads them over the workers
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/healthz")
-            statuses.append(conn.getresponse().status)
+        # 20 keep-alive connections, each answered once and kept open: 10 on each worker
+        # (the parent hands each new connection to the worker holding the fewest).
+        for _ in range(20):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
+            assert get(conn, "/healthz") == 200
+            conns.append(conn)
+        workers = children(proc.pid)
+        open_by = {w: held_by(w, sockets_on(port, ESTABLISHED)) for w in workers}
+        assert sorted(open_by.values())[-2:] == [10, 10], open_by
+        assert held_by(proc.pid, sockets_on(port, ESTABLISHED)) == 0  # handed over, not kept
+        # A worker reports its closed connections: after closing 6 of one worker's, the next
+        # 6 new connections all go to it.
+        busy = max(open_by, key=lambda w: open_by[w])
+        established = sockets_on(port, ESTABLISHED)
+        theirs = [c for c in conns if held_by(busy, {_inode(c, port)} & established)]
+        for conn in theirs[:6]:
             conn.close()
-        assert statuses == [200] * 20
+        deadline = time.monotonic() + 10
+        while held_by(busy, sockets_on(port, ESTABLISHED)) != 4:
+            assert time.monotonic() < deadline, "the closed connections stayed open"
+            time.sleep(0.1)
+        time.sleep(0.3)  # the worker's reports reach the parent
+        for _ in range(6):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
+            assert get(conn, "/healthz") == 200
+            conns.append(conn)
+        assert held_by(busy, sockets_on(port, ESTABLISHED)) == 10
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         deadline = time.monotonic() + 10
@@ -68,9 +96,27 @@ def test_two_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "a worker outlived serve"
             time.sleep(0.2)
     finally:
+        for conn in conns:
+            conn.close()
         if proc.poll() is None:
             proc.kill()
         log.close()
+
+
+def _inode(conn: http.client.HTTPConnection, port: int) -> str:
+    """Inode of the server side of the client connection ``conn``."""
+    assert conn.sock is not None
+    client_port = conn.sock.getsockname()[1]
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if (
+                int(local.rsplit(":", 1)[1], 16) == port
+                and int(remote.rsplit(":", 1)[1], 16) == client_port
+            ):
+                return fields[9]
+    raise AssertionError(f"no server socket for client port {client_port}")
 
 
 def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:

@@ -1,31 +1,40 @@
-"""``furet serve``: one process, or several sharing the port through ``SO_REUSEPORT``.
+"""``furet serve``: one process, or one acceptor handing connections to several workers.
 
-A Python process runs Python code on one core at a time (the GIL). Several worker processes
-use several cores; each opens its own listening socket on the same port with ``SO_REUSEPORT``,
-and the kernel spreads incoming connections across them. (uvicorn's own ``--workers`` share one
-socket, and the first worker to wake accepts a whole burst of keep-alive connections: measured
-with 20 clients, one worker got all 20.)
+A Python process runs Python code on one core at a time (the GIL), so several worker processes
+are needed to use several cores. How connections reach them decides how evenly they are loaded:
+uvicorn's own ``--workers`` share one listening socket, and the first worker to wake accepts a
+whole burst of keep-alive connections (measured with 20 clients: one worker got all 20); one
+``SO_REUSEPORT`` socket per worker spreads them by a hash (20 clients: 12/8 splits are common,
+and a worker still starting got none). Here the parent process listens, accepts, and hands each
+connection (its file descriptor, over a Unix socket) to the worker holding the fewest open
+connections; a worker tells the parent when one of its connections closes. Each worker is a
+uvicorn server without a listening socket of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
+import selectors
 import signal
 import socket
 import sys
-import time
+from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from furet.errors import InvalidInputError
 from furet.settings import Settings
 
 #: Environment variable carrying the settings (JSON) to worker processes.
 SETTINGS_ENV = "FURET_SERVE_SETTINGS"
+#: Byte a worker sends its parent when one of its connections closed.
+CLOSED = b"c"
 
 
-def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
+def _bind(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -34,8 +43,6 @@ def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
         raise InvalidInputError(f"cannot listen on {host!r}: {exc.strerror}") from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(address)
     except OSError as exc:
@@ -43,63 +50,166 @@ def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
         raise InvalidInputError(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
         ) from None
-    sock.set_inheritable(True)
     return sock
+
+
+def _config(settings: Settings) -> Any:
+    import uvicorn
+
+    from furet.web.app import create_app
+
+    return uvicorn.Config(create_app(settings), log_level="info")
 
 
 def _run(settings: Settings, sock: socket.socket) -> None:
     import uvicorn
 
-    from furet.web.app import create_app
-
-    config = uvicorn.Config(create_app(settings), log_level="info")
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(_config(settings)).run(sockets=[sock])
 
 
-def _worker(host: str, port: int) -> None:
-    raw = os.environ[SETTINGS_ENV]
+def _worker(channel: socket.socket) -> None:
+    """A worker process: serves the connections its parent sends over ``channel``."""
+    import uvicorn
+
+    class HandedServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=[])  # no listening socket: connections come by hand
+            if self.started:
+                _receive_connections(self, channel)
+
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
-        _run(Settings.model_validate_json(raw), _bind(host, port, reuse_port=True))
+        HandedServer(_config(settings)).run()
+
+
+def _receive_connections(server: Any, channel: socket.socket) -> None:
+    """Serve every connection (file descriptor) that arrives on ``channel`` with ``server``'s
+    HTTP protocol; report each one's close back on ``channel``."""
+    config = server.config
+    loop = asyncio.get_running_loop()
+    base = config.http_protocol_class
+
+    class Reported(base):  # type: ignore[valid-type, misc]
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            with contextlib.suppress(OSError):  # the parent is gone: we are stopping anyway
+                channel.send(CLOSED)
+
+    def protocol() -> asyncio.Protocol:
+        return Reported(  # type: ignore[no-any-return]
+            config=config, server_state=server.server_state, app_state=server.lifespan.state
+        )
+
+    def arrived() -> None:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, 64, 64)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the parent closed the channel: no more connections will come
+            loop.remove_reader(channel.fileno())
+            return
+        for fd in fds:
+            conn = socket.socket(fileno=fd)
+            conn.setblocking(False)
+            loop.create_task(loop.connect_accepted_socket(protocol, conn))
+
+    channel.setblocking(False)
+    loop.add_reader(channel.fileno(), arrived)
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.Process of the spawn context
+    channel: socket.socket
+    open: int = 0  # connections handed to it and not yet reported closed
+
+
+def _dispatch(listener: socket.socket, workers: list[_Worker], asked: list[int]) -> None:
+    """Accept connections and hand each to the least loaded worker, until a signal or a
+    worker's death."""
+    sel = selectors.DefaultSelector()
+    listener.setblocking(False)
+    sel.register(listener, selectors.EVENT_READ, None)
+    for w in workers:
+        w.channel.setblocking(False)
+        sel.register(w.channel, selectors.EVENT_READ, w)
+    while not asked and all(w.process.is_alive() for w in workers):
+        for key, _ in sel.select(timeout=0.2):
+            if key.data is None:
+                _accept(listener, workers)
+            else:
+                w = key.data
+                with contextlib.suppress(BlockingIOError):
+                    w.open = max(0, w.open - len(w.channel.recv(4096)))
+    sel.close()
+
+
+def _accept(listener: socket.socket, workers: list[_Worker]) -> None:
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # e.g. the client reset the connection before we took it
+            return
+        with conn:
+            target = min(workers, key=lambda w: w.open)
+            try:
+                socket.send_fds(target.channel, [b"n"], [conn.fileno()])
+                target.open += 1
+            except OSError:  # the worker is going away; the supervisor loop notices
+                pass
 
 
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     """Serve the app on ``host:port`` with ``workers`` processes until interrupted."""
+    listener = _bind(host, port)  # fails early (port taken, bad host) before any worker starts
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"furet: serving http://{shown}:{port} with {workers} worker(s); Ctrl+C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     if workers == 1:
-        _run(settings, _bind(host, port, reuse_port=False))
+        _run(settings, listener)
         return
-    if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - Linux, macOS and BSDs have it
-        raise SystemExit("several workers need SO_REUSEPORT, which this system lacks")
-    # Fail early (port taken, bad host) before starting any worker.
-    _bind(host, port, reuse_port=True).close()
+    listener.listen(2048)
     if settings.scan_threads == 0:  # the workers' scans share the cores
         cores = os.cpu_count() or 1
         settings = settings.model_copy(update={"scan_threads": max(1, cores // workers)})
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=_worker, args=(host, port)) for _ in range(workers)]
-    for p in procs:
-        p.start()
+    pool = []
+    for _ in range(workers):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        process = spawn.Process(target=_worker, args=(theirs,))
+        process.start()
+        theirs.close()
+        pool.append(_Worker(process, ours))
 
-    asked = []
+    asked: list[int] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         asked.append(signum)
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGINT)
+        for w in pool:
+            if w.process.is_alive() and w.process.pid is not None:
+                os.kill(w.process.pid, signal.SIGINT)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     # A worker that dies takes the others down: a half-served port is worse than a clear exit.
-    while all(p.is_alive() for p in procs):
-        time.sleep(0.2)
+    _dispatch(listener, pool, asked)
+    listener.close()
     if not asked:
-        dead = next(p for p in procs if not p.is_alive())
+        dead = next(w.process for w in pool if not w.process.is_alive())
         print(f"furet serve: worker {dead.pid} exited ({dead.exitcode}); stopping", file=sys.stderr)
         stop(signal.SIGTERM, None)
         asked.clear()
-    for p in procs:
-        p.join(10)
-        if p.is_alive():
-            p.kill()
+    for w in pool:
+        w.process.join(10)
+        if w.process.is_alive():
+            w.process.kill()
+        w.channel.close()
     sys.exit(0 if asked else 1)
