@@ -7,7 +7,8 @@ Run by hand (prints JSON):
 It builds a data home with ``--items`` synthetic vectors (clustered, L2-normalised, written as
 segments plus catalog rows exactly as ingestion commits them), starts the real server
 (``furet serve`` in a subprocess, on 127.0.0.1 only), gives every client its own user, API key
-and class, and has each client loop: label two items of its last page, ask for the next round.
+and class, and has each client loop: label two items of its last page, ask for the next round (two
+requests, or one with ``--marks inline``).
 The run is bounded by ``--seconds`` and ``--max-rounds`` per client.
 """
 
@@ -132,6 +133,13 @@ def main() -> None:
     ap.add_argument(
         "--think", type=float, default=0.0, help="seconds a client waits after each round"
     )
+    ap.add_argument(
+        "--marks",
+        choices=("separate", "inline"),
+        default="separate",
+        help="separate: POST .../labels then POST .../rounds; inline: the marks ride in the "
+        "round request (one request a round)",
+    )
     ap.add_argument("--workers", type=int, default=1, help="server processes (furet serve)")
     ap.add_argument("--model", default="lite0", help="sets the dimension (lite0: 1280)")
     ap.add_argument("--clusters", type=int, default=50)
@@ -243,11 +251,14 @@ def main() -> None:
                 for p in (page[0], page[-1]):
                     same = cluster_by_id[p["item_id"]] == target
                     marks["positive" if same else "negative"].append(p["item_id"])
+                s_label, d_label, lab = 200, b"", None
+                if args.marks == "separate":
+                    t = time.perf_counter()
+                    s_label, d_label = post(f"/v1/classes/{cid}/labels", marks)
+                    lab = (time.perf_counter() - t) * 1e3
                 t = time.perf_counter()
-                s_label, d_label = post(f"/v1/classes/{cid}/labels", marks)
-                lab = (time.perf_counter() - t) * 1e3
-                t = time.perf_counter()
-                s_round, d_round = post(f"/v1/classes/{cid}/rounds", body)
+                round_body = body if args.marks == "separate" else {**body, "labels": marks}
+                s_round, d_round = post(f"/v1/classes/{cid}/rounds", round_body)
                 took = (time.perf_counter() - t) * 1e3
                 result = json.loads(d_round) if s_round == 200 else None
                 with lock:
@@ -257,7 +268,8 @@ def main() -> None:
                         errors.append(f"round {s_round} {d_round[:200]!r}")
                     else:
                         round_ms.append(took)
-                        label_ms.append(lab)
+                        if lab is not None:
+                            label_ms.append(lab)
                         server_ms.append(float(result["round_ms"]))
                 if result is not None:
                     page = result["page"] or page
@@ -294,6 +306,7 @@ def main() -> None:
                 "clients": args.clients,
                 "workers": args.workers,
                 "mode": args.mode,
+                "marks": args.marks,
                 "think_seconds": args.think,
                 "cpus": os.cpu_count(),
                 "seconds": round(wall, 1),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import furet
+from furet.domain.classifier import fit_linear
 from furet.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from furet.services.evaluation import evaluate
 from furet.services.learning import RoundSettings
@@ -58,6 +59,29 @@ def test_round_finds_the_class_and_never_shows_labelled(small: furet.Furet) -> N
     assert not shown & {p.item_id for p in r2.page}
     scores = [p.score for p in r2.page]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_cross_validation_is_refreshed_as_the_marks_grow(small: furet.Furet) -> None:
+    learning = small.learning("carol")
+    daisies, others = ids_of(small, "daisy"), ids_of(small, "sunflower")
+    cls = learning.create("cv-daisy", "f", from_items=[daisies[0]])
+    learning.label(cls, positives=daisies[1:20], negatives=others[:20])  # 39 marks + 1
+    first = learning.round(cls)
+    assert first.cv_score is not None
+    learning.label(cls, positives=[daisies[20]], negatives=[others[20]])  # 2 events <= 10%
+    kept = learning.round(cls)
+    assert kept.cv_score == first.cv_score and (kept.n_pos, kept.n_neg) == (21, 21)
+    learning.label(cls, positives=daisies[21:24], negatives=others[21:24])  # 8 events > 10%
+    fresh = learning.round(cls)
+    assert (fresh.n_pos, fresh.n_neg) == (24, 24)
+    # Recomputed on the current marks: the same as a fit that always cross-validates (rows in
+    # the matrix's order, as a round gathers them).
+    col = small.collection("f")
+    m = col.matrix()
+    pos = m.vectors[np.sort(m.rows_of(daisies[:24]))].astype(np.float32)
+    neg = m.vectors[np.sort(m.rows_of(others[:24]))].astype(np.float32)
+    expected = fit_linear(pos, neg, background=col.mean_vector()).cv_score
+    assert fresh.cv_score == pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize(

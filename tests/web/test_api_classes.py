@@ -61,6 +61,31 @@ def test_teaching_loop(api: Api, daisy_class: int) -> None:
     assert r.json() == {"positives": len(pos), "negatives": len(neg)}
 
 
+def test_round_with_marks_in_one_request(api: Api) -> None:
+    c = api.client("alice")
+    daisies, sunflowers = api.ids("daisy"), api.ids("sunflower")
+    r = c.post(
+        "/v1/classes", json={"name": "inline", "collection": "flowers", "item_ids": daisies[:1]}
+    )
+    url = f"/v1/classes/{r.json()['class_id']}"
+    marks = {"positive": daisies[1:3], "negative": sunflowers[:2]}
+    r = c.post(f"{url}/rounds", json={"page_size": 5, "labels": marks})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["n_pos"], got["n_neg"], got["version"]) == (3, 2, 1)
+    shown = {p["item_id"] for p in got["page"]}
+    assert not shown & {*daisies[:3], *sunflowers[:2]}  # marked items are not shown again
+    # Bad marks: the request fails as POST .../labels would, and no round runs.
+    is_problem(c.post(f"{url}/rounds", json={"labels": {"positive": [999999]}}), 404)
+    is_problem(
+        c.post(f"{url}/rounds", json={"labels": {"positive": [1], "negative": [1]}}), 422
+    )
+    assert len(c.get(f"{url}/versions").json()) == 1
+    r = c.post(f"{url}/rounds", json={"labels": {"unlabel": sunflowers[:1]}})
+    assert (r.json()["n_neg"], r.json()["version"]) == (1, 2)
+    is_problem(api.client("bob").post(f"{url}/rounds", json={"labels": marks}), 404)
+
+
 def test_bad_round_and_label_requests(api: Api, daisy_class: int) -> None:
     c = api.client("alice")
     url = f"/v1/classes/{daisy_class}"

@@ -73,6 +73,9 @@ class RoundState:
     labels: dict[int, int]  # item_id -> +1 | -1
     examples: np.ndarray  # (m, dim) float32 non-item positives
     trained: bool  # a version exists already
+    label_events: int = 0  # label rows ever written for the class (marks, changes, unmarks)
+    latest_cv: float | None = None  # the latest version's cross-validated score
+    latest_cv_events: int | None = None  # label_events when that score was computed
 
 
 # Hot statements as constant SQL: built and compiled once, not per call (a select() built per
@@ -87,7 +90,11 @@ _CLASS_BY_ID = text(
 ).columns(created_at=DateTime(timezone=True))
 _EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
 _VERSION_COUNT = text("SELECT count(*) FROM class_versions WHERE class_id = :c")
-_ANY_VERSION = text("SELECT 1 FROM class_versions WHERE class_id = :c LIMIT 1")
+_LATEST_VERSION = text(
+    "SELECT cv_score, params FROM class_versions WHERE class_id = :c "
+    "ORDER BY version DESC LIMIT 1"
+)
+_LABEL_EVENTS = text("SELECT count(*) FROM labels WHERE class_id = :c")
 _INSERT_LABEL = text(
     "INSERT INTO labels (class_id, item_id, value, user_id, created_at) "
     "VALUES (:class_id, :item_id, :value, :user_id, :created_at)"
@@ -235,12 +242,24 @@ class ClassCatalog:
             return _current_labels(c, class_id)
 
     def round_state(self, class_id: int, dim: int) -> RoundState:
-        """Current labels, external examples and whether a version exists, in one connection."""
+        """Current labels, external examples and the latest version's cross-validation, in
+        one connection."""
         with self.engine.connect() as c:
             labels = _current_labels(c, class_id)
             blobs = list(c.scalars(_EXAMPLE_VECTORS, {"c": class_id}))
-            trained = c.scalar(_ANY_VERSION, {"c": class_id}) is not None
-        return RoundState(labels, _stack_vectors(blobs, dim), trained)
+            latest = c.execute(_LATEST_VERSION, {"c": class_id}).first()
+            events = int(c.scalar(_LABEL_EVENTS, {"c": class_id}) or 0)
+        cv_events = None
+        if latest is not None and latest[0] is not None:
+            cv_events = json.loads(latest[1] or "{}").get("cv_events")
+        return RoundState(
+            labels,
+            _stack_vectors(blobs, dim),
+            trained=latest is not None,
+            label_events=events,
+            latest_cv=None if latest is None else latest[0],
+            latest_cv_events=cv_events if isinstance(cv_events, int) else None,
+        )
 
     def label_history(self, class_id: int) -> list[Label]:
         with self.sessions() as s:

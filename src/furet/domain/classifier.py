@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
 from furet.domain.metrics import average_precision
 from furet.errors import InvalidInputError
@@ -74,9 +75,10 @@ def _as_matrix(name: str, a: np.ndarray | None, dim: int | None) -> np.ndarray:
         raise InvalidInputError(f"{name} must be a (rows, dim) matrix, got shape {m.shape}")
     if dim is not None and m.shape[0] and m.shape[1] != dim:
         raise InvalidInputError(f"{name} has dimension {m.shape[1]}, expected {dim}")
+    m = m.astype(np.float32, copy=False)  # first: numpy's float16 arithmetic is slow
     if not np.isfinite(m).all():
         raise InvalidInputError(f"{name} contains NaN or infinite values")
-    return m.astype(np.float32, copy=False).reshape(-1, dim if dim is not None else m.shape[1])
+    return m.reshape(-1, dim if dim is not None else m.shape[1])
 
 
 @functools.cache
@@ -127,7 +129,7 @@ class _Kernel:
         # float32 for the O(m^2 d) product (the cost), float64 for everything m x m.
         self.a = np.vstack([pos, neg]).astype(np.float32, copy=False)  # (m, d)
         self.y = np.concatenate([np.ones(pos.shape[0]), -np.ones(neg.shape[0])])
-        self.k = (self.a @ self.a.T).astype(np.float64)
+        self.k = (self.a @ self.a.T).astype(np.float64)  # numpy uses syrk for a @ a.T
         self.bg = np.asarray(background, np.float64)
         self.g = (self.a @ self.bg.astype(np.float32)).astype(np.float64)  # (m,) x_j . mu
         self.bb = float(self.bg @ self.bg)
@@ -139,35 +141,42 @@ class _Kernel:
         n_pos, n_neg = len(pos), len(train) - len(pos)
         # Prior f0(x) = x.w0 + b0, w0 = 2 (m_pos - mu) / |m_pos - mu|^2: m_pos -> +1, mu -> -1.
         mp_bg = float(self.g[pos].mean())
-        norm2 = float(self.k[np.ix_(pos, pos)].sum()) / n_pos**2 - 2.0 * mp_bg + self.bb
+        norm2 = float(_block(self.k, pos, pos).sum()) / n_pos**2 - 2.0 * mp_bg + self.bb
         # Positives at the background mean give no prior direction; the ridge alone decides.
         scale0 = 0.0 if norm2 < 1e-12 else 2.0 / norm2
         b0 = -scale0 * (mp_bg - self.bb) - 1.0
         empty = np.zeros(0)
         if n_neg == 0:
             return _KernelModel(pos, scale0, b0, train, empty, empty, empty, 0.0, 0.0)
-        x_w0 = scale0 * (self.k[np.ix_(train, pos)].mean(axis=1) - self.g[train])
+        x_w0 = scale0 * (_block(self.k, train, pos).mean(axis=1) - self.g[train])
         residual = y - (x_w0 + b0)
         # Each class weighs half of the loss: search pages are mostly positive, the collection not.
         sw = np.where(y > 0, 0.5 / n_pos, 0.5 / n_neg) * y.size
         centre = sw / sw.sum()
-        x_c = self.k[:, train] @ centre
+        x_c = _block(self.k, None, train) @ centre
         c_c = float(centre @ x_c[train])
         r_mean = float(centre @ residual)
         root = np.sqrt(sw)
-        kc = self.k[np.ix_(train, train)] - x_c[train][:, None] - x_c[train][None, :] + c_c
-        gram = root[:, None] * kc * root[None, :]
+        x_ct = x_c[train]
+        gram = _block(self.k, train, train) - x_ct[:, None]
+        gram -= x_ct[None, :]
+        gram += c_c
+        gram *= root[:, None]
+        gram *= root[None, :]
         gram[np.diag_indices_from(gram)] += l2
-        alpha = np.linalg.solve(gram, root * (residual - r_mean)) * root
+        # Symmetric positive definite (a Gram matrix plus l2 on its diagonal): Cholesky.
+        factor = scipy.linalg.cho_factor(gram, lower=True, overwrite_a=True, check_finite=False)
+        alpha = scipy.linalg.cho_solve(factor, root * (residual - r_mean), check_finite=False)
+        alpha *= root
         return _KernelModel(pos, scale0, b0, train, alpha, centre, x_c, c_c, r_mean)
 
     def scores(self, model: _KernelModel, rows: np.ndarray) -> np.ndarray:
         """``x . w + b`` of the samples ``rows`` (before the logit scaling)."""
-        out = model.scale0 * (self.k[np.ix_(rows, model.pos)].mean(axis=1) - self.g[rows])
+        out = model.scale0 * (_block(self.k, rows, model.pos).mean(axis=1) - self.g[rows])
         out += model.b0
         if model.alpha.size:
             total = float(model.alpha.sum())
-            dw_x = self.k[np.ix_(rows, model.train)] @ model.alpha - model.x_c[rows] * total
+            dw_x = _block(self.k, rows, model.train) @ model.alpha - model.x_c[rows] * total
             dw_c = float(model.alpha @ model.x_c[model.train]) - model.c_c * total
             out += dw_x + model.r_mean - dw_c
         return out
@@ -203,6 +212,24 @@ class _Kernel:
             test = rows[fold == f]
             scores[fold == f] = self.scores(self.fit(rows[fold != f], l2), test)
         return average_precision(is_pos, scores)
+
+
+def _block(k: np.ndarray, rows: np.ndarray | None, cols: np.ndarray) -> np.ndarray:
+    """``k[rows][:, cols]`` for sorted unique index arrays (``rows`` None: every row); a view
+    when both are contiguous ranges (the full fit), a copy otherwise (the folds)."""
+    r: slice | np.ndarray = slice(None) if rows is None else _as_range(rows)
+    c = _as_range(cols)
+    if isinstance(r, slice) and isinstance(c, slice):
+        return k[r, c]
+    if isinstance(r, slice):
+        return k[r][:, cols]
+    return k[np.ix_(rows, cols)] if not isinstance(c, slice) else k[rows, c]
+
+
+def _as_range(idx: np.ndarray) -> slice | np.ndarray:
+    if len(idx) and int(idx[-1]) - int(idx[0]) + 1 == len(idx):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
 
 
 def _spread(n: int, most: int) -> np.ndarray:

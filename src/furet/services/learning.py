@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,7 @@ import numpy as np
 from furet.catalog.classes import NEGATIVE, POSITIVE, UNLABELLED, ClassCatalog, RoundState
 from furet.catalog.schema import ClassRow
 from furet.domain.classifier import (
+    CV_MIN_PER_CLASS,
     WEAK_NEGATIVES,
     LinearModel,
     first_page_model,
@@ -23,7 +24,7 @@ from furet.domain.modes import ModeSettings, get_mode, precision_estimate, selec
 from furet.domain.temporal import KeyframeRef, Segment, merge_segments, spread_to_shot
 from furet.errors import InvalidInputError, NotFoundError
 from furet.services.search import FOLD_OVERFETCH, fold_hits, hit_of
-from furet.vectors.exact import ExactIndex
+from furet.vectors.exact import ExactIndex, rows_float32
 
 if TYPE_CHECKING:
     from furet.library import Collection, Furet
@@ -116,6 +117,20 @@ class ClassSummary:
         return out
 
 
+#: A round reuses the latest version's cross-validated score until the class's label events
+#: (marks, changes, unmarks) grew by this fraction of its marks since that score was computed:
+#: the score moves slowly, and computing it is about half of a fit's cost.
+CV_REFRESH = 0.1
+
+
+def cv_still_fresh(state: RoundState) -> bool:
+    """Whether the latest version's cross-validated score may stand for this round's."""
+    if state.latest_cv is None or state.latest_cv_events is None:
+        return False
+    grown = state.label_events - state.latest_cv_events
+    return 0 <= grown <= CV_REFRESH * len(state.labels)
+
+
 class Learning:
     """Use cases of the classes of one user (the CLI acts as user ``local``)."""
 
@@ -186,6 +201,19 @@ class Learning:
         unlabel: list[int] | None = None,
         spread_range: float | None = None,
     ) -> dict[int, int]:
+        """Mark items (see :meth:`mark`); returns the class's current marks."""
+        cls = self.get(name)
+        self.mark(cls, positives, negatives, unlabel, spread_range)
+        return self.classes.current_labels(cls.class_id)
+
+    def mark(
+        self,
+        name: str | ClassRow,
+        positives: list[int] | None = None,
+        negatives: list[int] | None = None,
+        unlabel: list[int] | None = None,
+        spread_range: float | None = None,
+    ) -> None:
         """Mark items; a later mark of the same item wins, the history keeps both.
 
         ``spread_range``: a mark on a video keyframe also goes to the keyframes of its shot
@@ -208,7 +236,6 @@ class Learning:
         if not values:
             raise InvalidInputError("give --positive and/or --negative item ids")
         self.classes.add_labels(cls.class_id, self.user_id, values)
-        return self.classes.current_labels(cls.class_id)
 
     def _spread(
         self, pos: list[int], neg: list[int], spread_range: float
@@ -245,7 +272,9 @@ class Learning:
             rows = m.rows_of(list(labels))
             ok = rows >= 0
             labelled[rows[ok]] = np.fromiter(labels.values(), np.int8, len(labels))[ok]
-        pos = np.concatenate([m.vectors[labelled == POSITIVE].astype(np.float32), state.examples])
+        pos = np.concatenate(
+            [rows_float32(m.vectors, np.flatnonzero(labelled == POSITIVE)), state.examples]
+        )
         if len(pos) == 0:
             raise InvalidInputError(
                 f"class {cls.name!r} has no positive yet: mark one with "
@@ -257,9 +286,16 @@ class Learning:
             if neg_rows.size == 0
             else neg_rows[:0]
         )
+        reuse_cv = cv_still_fresh(state)
         model = fit_linear(
-            pos, m.vectors[neg_rows], m.vectors[weak_rows], background=col.mean_vector(cls.space)
+            pos,
+            rows_float32(m.vectors, neg_rows),
+            rows_float32(m.vectors, weak_rows),
+            background=col.mean_vector(cls.space),
+            cross_validate=not reuse_cv,
         )
+        if reuse_cv and min(model.n_pos, model.n_neg) >= CV_MIN_PER_CLASS:
+            model = replace(model, cv_score=state.latest_cv)
         return model, labelled
 
     def round(self, name: str | ClassRow, settings: RoundSettings | None = None) -> RoundResult:
@@ -308,6 +344,10 @@ class Learning:
         ]
         round_ms = (time.perf_counter() - t0) * 1e3
         params: dict[str, object] = {"mode": settings.mode, "page_size": settings.page_size}
+        if model.cv_score is not None:  # the label events its cross-validation saw
+            params["cv_events"] = (
+                state.latest_cv_events if cv_still_fresh(state) else state.label_events
+            )
         if settings.mode == "classify_random":
             # Kept so that the user's later marks of these items estimate precision.
             params["spot_check"] = {str(p.item_id): p.verdict for p in page}

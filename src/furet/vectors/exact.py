@@ -94,6 +94,16 @@ def exact_rows(vectors: np.ndarray, rows: np.ndarray, w: np.ndarray, b: float = 
     """
     if len(rows) == 0:
         return np.zeros(0, np.float32)
-    picked = torch.from_numpy(np.ascontiguousarray(vectors[np.asarray(rows)]))
-    w32 = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
-    return (picked.float() @ w32).numpy() + np.float32(b)
+    w32 = np.ascontiguousarray(w, dtype=np.float32)
+    return rows_float32(vectors, rows) @ w32 + np.float32(b)
+
+
+def rows_float32(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``vectors[rows]`` as a new ``(len(rows), dim) float32`` array.
+
+    torch converts float16 (numpy's conversion is ~10x slower: 0.8 ms for 200 x 1280 rows).
+    """
+    picked = np.ascontiguousarray(vectors[np.asarray(rows, dtype=np.int64)])
+    if picked.dtype == np.float32:
+        return picked
+    return torch.from_numpy(picked).float().numpy()

@@ -53,6 +53,7 @@ class RoundRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"mode": "search", "page_size": 15},
+                {"mode": "search", "labels": {"positive": [3, 8], "negative": [21]}},
                 {
                     "mode": "discovery",
                     "page_size": 15,
@@ -71,6 +72,9 @@ class RoundRequest(BaseModel):
     sampling_max: float = Field(default=0.8, ge=0, le=1)
     temporal_range: float = Field(default=0.0, ge=0)
     seed: int | None = None
+    #: Marks recorded first, as ``POST .../labels`` would: mark and get the next page in one
+    #: request.
+    labels: Labels | None = None
 
 
 def _learning(ctx: AppContext, who: Caller) -> Learning:
@@ -166,13 +170,21 @@ def label(class_id: int, body: Labels, who: CallerDep, ctx: ContextDep) -> JSONR
 
 @router.post("/{class_id}/rounds")
 def run_round(class_id: int, body: RoundRequest, who: CallerDep, ctx: ContextDep) -> JSONResponse:
-    """Fit the class on its marks, rank the whole collection, return the next page."""
+    """Fit the class on its marks, rank the whole collection, return the next page.
+
+    With ``labels``, those marks are recorded first (as ``POST .../labels``): one request marks
+    the current page and gets the next one."""
     try:
         get_mode(body.mode)
     except NotFoundError as exc:  # a bad field of the request, not a missing resource
         raise InvalidInputError(str(exc)) from None
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
+    marks = body.labels
+    if marks is not None and (marks.positive or marks.negative or marks.unlabel):
+        learning.mark(
+            cls, marks.positive, marks.negative, marks.unlabel, spread_range=marks.spread_range
+        )
     settings = RoundSettings(
         mode=body.mode,
         page_size=body.page_size,
