@@ -11,6 +11,7 @@ import numpy as np
 from furet.catalog.database import open_catalog
 from furet.catalog.repository import Catalog
 from furet.catalog.schema import CollectionRow
+from furet.domain.classifier import GramCache
 from furet.embedders import create_embedder, get_spec, list_embedders
 from furet.embedders.base import Embedder
 from furet.errors import InvalidInputError, MediaError, NotFoundError
@@ -107,6 +108,9 @@ class Collection:
         # Per space: (segments key, live vectors, mean vector or None).
         self._cache: dict[str, tuple[tuple[int, int, int], VectorMatrix, np.ndarray | None]] = {}
         self._dims: dict[str, int] = {}
+        self._stores: dict[str, SegmentStore] = {}  # those whose dimension is known
+        #: The classes' last Gram matrices (a round extends its class's previous one).
+        self.gram_cache = GramCache()
         self._indexes: dict[str, VectorIndex] = {}
         self._load_lock = threading.Lock()
 
@@ -139,6 +143,9 @@ class Collection:
 
     def store(self, model: str | None = None) -> SegmentStore:
         model = model or self.model
+        cached = self._stores.get(model)
+        if cached is not None:  # every round asks several times: no path work, no mkdir
+            return cached
         store = SegmentStore(self.layout.space(model), get_spec(model).dim)
         if model not in self._dims:
             names = store.names()
@@ -148,6 +155,7 @@ class Collection:
             header = np.load(store.root / names[0] / "vectors.npy", mmap_mode="r")
             self._dims[model] = int(header.shape[1])
         store.dim = self._dims[model]
+        self._stores[model] = store
         return store
 
     def ingest(

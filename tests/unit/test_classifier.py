@@ -8,6 +8,7 @@ import pytest
 from furet.domain.classifier import (
     CV_FOLDS,
     CV_MAX_PER_CLASS,
+    GramCache,
     LinearModel,
     fit_linear,
     sample_weak_negatives,
@@ -178,3 +179,53 @@ def test_sample_weak_negatives_is_uniform() -> None:
     for _ in range(2000):
         counts[sample_weak_negatives(labelled, 5, rng)] += 1
     assert counts.min() > 60 and counts.max() < 145  # expected 100 each
+
+
+def test_gram_cache_extends_the_last_matrix_of_a_key() -> None:
+    rng = np.random.default_rng(3)
+    x = _unit(rng.standard_normal((60, DIM)))
+    ids = np.arange(60) * 10
+    cache = GramCache()
+    first = cache.gram("c", ids[:40], x[:40])
+    np.testing.assert_allclose(first, x[:40] @ x[:40].T, rtol=1e-5, atol=1e-6)
+    # Rows added in the middle and at the end, one removed, one that is not an item (-1).
+    keep = np.r_[0:12, 13:40]
+    rows = np.r_[keep[:20], 45, keep[20:], 50, 51]
+    a = np.vstack([x[rows], x[59:60]])
+    got = cache.gram("c", np.r_[ids[rows], -1], a)
+    np.testing.assert_allclose(got, a @ a.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got, got.T)
+    # Another key, or ids that match nothing, compute from scratch.
+    other = cache.gram("d", ids[:5], x[30:35])
+    np.testing.assert_allclose(other, x[30:35] @ x[30:35].T, rtol=1e-5, atol=1e-6)
+
+
+def test_gram_cache_keeps_within_its_bytes() -> None:
+    x = _unit(np.random.default_rng(4).standard_normal((20, DIM)))
+    cache = GramCache(max_bytes=3 * (20 * 20 * 8 + 20 * 8))
+    for key in range(5):
+        cache.gram(key, np.arange(20), x)
+    assert list(cache._entries) == [2, 3, 4]  # the least recently used went first
+    small = GramCache(max_bytes=100)  # an entry bigger than the bound is not kept
+    small.gram("c", np.arange(20), x)
+    assert not small._entries
+
+
+def test_fit_with_the_gram_cache_equals_a_fit_without() -> None:
+    pos, neg, bg = _two_clusters(40, seed=5)
+    ids_pos, ids_neg = np.arange(40), np.arange(40) + 100
+    cache = GramCache()
+    for n in (20, 25, 40):  # growing marks, as rounds add them
+        plain = fit_linear(pos[:n], neg[:n], background=bg.mean(0))
+        cached = fit_linear(
+            pos[:n],
+            neg[:n],
+            background=bg.mean(0),
+            gram_cache=cache,
+            cache_key="class",
+            row_ids=(ids_pos[:n], ids_neg[:n], np.zeros(0, np.int64)),
+        )
+        np.testing.assert_allclose(cached.w, plain.w, rtol=1e-4, atol=1e-5)
+        assert cached.cv_score == pytest.approx(plain.cv_score, abs=1e-6)
+    with pytest.raises(InvalidInputError, match="row_ids"):
+        fit_linear(pos, neg, gram_cache=cache, row_ids=(ids_pos[:3], ids_neg, ids_neg))

@@ -77,9 +77,7 @@ def test_round_with_marks_in_one_request(api: Api) -> None:
     assert not shown & {*daisies[:3], *sunflowers[:2]}  # marked items are not shown again
     # Bad marks: the request fails as POST .../labels would, and no round runs.
     is_problem(c.post(f"{url}/rounds", json={"labels": {"positive": [999999]}}), 404)
-    is_problem(
-        c.post(f"{url}/rounds", json={"labels": {"positive": [1], "negative": [1]}}), 422
-    )
+    is_problem(c.post(f"{url}/rounds", json={"labels": {"positive": [1], "negative": [1]}}), 422)
     assert len(c.get(f"{url}/versions").json()) == 1
     r = c.post(f"{url}/rounds", json={"labels": {"unlabel": sunflowers[:1]}})
     assert (r.json()["n_neg"], r.json()["version"]) == (1, 2)

@@ -91,8 +91,7 @@ _CLASS_BY_ID = text(
 _EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
 _VERSION_COUNT = text("SELECT count(*) FROM class_versions WHERE class_id = :c")
 _LATEST_VERSION = text(
-    "SELECT cv_score, params FROM class_versions WHERE class_id = :c "
-    "ORDER BY version DESC LIMIT 1"
+    "SELECT cv_score, params FROM class_versions WHERE class_id = :c ORDER BY version DESC LIMIT 1"
 )
 _LABEL_EVENTS = text("SELECT count(*) FROM labels WHERE class_id = :c")
 _INSERT_LABEL = text(

@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +104,74 @@ def _single_threaded_blas() -> Iterator[None]:
         yield
 
 
+class GramCache:
+    """The Gram matrix of each class's last fit, so that the next fit computes only its new rows.
+
+    A round adds a few marks to the previous round's: the products between rows seen before are
+    copied, only the new rows' are computed, ``O(new x m x d)`` instead of ``O(m^2 d)`` (200
+    marks x 1280-d: ~3 ms -> ~0.2 ms). Rows are identified by item id (negative ids never
+    match: vectors that are not items). ``key`` must change whenever an item's vector may have
+    (e.g. include the vector store's generation). Least recently used entries go first once
+    ``max_bytes`` is exceeded. Thread-safe.
+    """
+
+    def __init__(self, max_bytes: int = 256 << 20):
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def gram(self, key: Hashable, ids: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """``(m, m) float64`` Gram matrix ``a @ a.T`` of the ``(m, d) float32`` rows ``a``,
+        whose identities are ``ids`` (``(m,) int64``)."""
+        ids = np.asarray(ids, np.int64)
+        with self._lock:
+            prev = self._entries.get(key)
+        k = None if prev is None else _extend_gram(prev[0], prev[1], ids, a)
+        if k is None:
+            k = (a @ a.T).astype(np.float64)  # numpy uses syrk for a @ a.T
+        self._put(key, ids.copy(), k)
+        return k
+
+    def _put(self, key: Hashable, ids: np.ndarray, k: np.ndarray) -> None:
+        size = k.nbytes + ids.nbytes
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old[0].nbytes + old[1].nbytes
+            if size > self.max_bytes:
+                return
+            self._entries[key] = (ids, k)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (old_ids, old_k) = self._entries.popitem(last=False)
+                self._bytes -= old_ids.nbytes + old_k.nbytes
+
+
+def _extend_gram(
+    old_ids: np.ndarray, old_k: np.ndarray, ids: np.ndarray, a: np.ndarray
+) -> np.ndarray | None:
+    """The Gram matrix of ``a`` from ``old_k`` where rows are known; None if few are."""
+    if not len(old_ids):
+        return None
+    order = np.argsort(old_ids, kind="stable")
+    at = np.searchsorted(old_ids[order], ids)
+    at = np.clip(at, 0, len(order) - 1)
+    known = (ids >= 0) & (old_ids[order][at] == ids)
+    if known.sum() < len(ids) // 2:  # mostly new rows: one product is simpler
+        return None
+    new = np.flatnonzero(~known)
+    source = np.where(known, order[at], 0)  # rows not known yet: a placeholder, set below
+    k = old_k[np.ix_(source, source)]
+    if new.size:
+        fresh = (a[new] @ a.T).astype(np.float64)  # (new, m)
+        k[new, :] = fresh
+        k[:, new] = fresh.T
+        block = fresh[:, new]  # new x new, from two different products: make it symmetric
+        k[np.ix_(new, new)] = (block + block.T) / 2
+    return k
+
+
 @dataclass(frozen=True)
 class _KernelModel:
     """A fitted model in kernel form (see :class:`_Kernel`)."""
@@ -125,11 +195,21 @@ class _Kernel:
     product is paid once per fit instead of once per fold.
     """
 
-    def __init__(self, pos: np.ndarray, neg: np.ndarray, background: np.ndarray):
+    def __init__(
+        self,
+        pos: np.ndarray,
+        neg: np.ndarray,
+        background: np.ndarray,
+        reuse: tuple[GramCache, Hashable, np.ndarray] | None = None,
+    ):
         # float32 for the O(m^2 d) product (the cost), float64 for everything m x m.
         self.a = np.vstack([pos, neg]).astype(np.float32, copy=False)  # (m, d)
         self.y = np.concatenate([np.ones(pos.shape[0]), -np.ones(neg.shape[0])])
-        self.k = (self.a @ self.a.T).astype(np.float64)  # numpy uses syrk for a @ a.T
+        if reuse is None:
+            self.k = (self.a @ self.a.T).astype(np.float64)  # numpy uses syrk for a @ a.T
+        else:
+            cache, key, ids = reuse
+            self.k = cache.gram(key, ids, self.a)
         self.bg = np.asarray(background, np.float64)
         self.g = (self.a @ self.bg.astype(np.float32)).astype(np.float64)  # (m,) x_j . mu
         self.bb = float(self.bg @ self.bg)
@@ -186,7 +266,8 @@ class _Kernel:
         w = model.scale0 * (self.a[model.pos].mean(axis=0, dtype=np.float64) - self.bg)
         b = model.b0
         if model.alpha.size:
-            rows = self.a[model.train]
+            full = _as_range(model.train)
+            rows = self.a[full] if isinstance(full, slice) else self.a[model.train]
             centre = (model.centre.astype(np.float32) @ rows).astype(np.float64)
             dw = (model.alpha.astype(np.float32) @ rows) - model.alpha.sum() * centre
             w = w + dw
@@ -223,7 +304,7 @@ def _block(k: np.ndarray, rows: np.ndarray | None, cols: np.ndarray) -> np.ndarr
         return k[r, c]
     if isinstance(r, slice):
         return k[r][:, cols]
-    return k[np.ix_(rows, cols)] if not isinstance(c, slice) else k[rows, c]
+    return k[np.ix_(r, cols)] if not isinstance(c, slice) else k[r, c]
 
 
 def _as_range(idx: np.ndarray) -> slice | np.ndarray:
@@ -247,6 +328,9 @@ def fit_linear(
     background: np.ndarray | None = None,
     l2: float = 0.1,
     cross_validate: bool = True,
+    gram_cache: GramCache | None = None,
+    cache_key: Hashable = None,
+    row_ids: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> LinearModel:
     """Fit the class model of a round.
 
@@ -255,7 +339,9 @@ def fit_linear(
     (see ``sample_weak_negatives``). ``background``: ``(dim,)`` mean vector of the collection;
     without it the mean of ``weak`` (else of ``neg``, else the origin) stands in. ``l2``: ridge
     penalty of the departure from the prototype (larger = closer to k-NN). Vectors are expected
-    L2-normalised; float16 or float32.
+    L2-normalised; float16 or float32. ``gram_cache``, ``cache_key`` and ``row_ids`` (the item
+    ids of ``pos``, ``neg`` and ``weak``; negative for vectors that are not items) reuse the
+    products of the rows the class's previous fit had (see :class:`GramCache`).
     """
     p = _as_matrix("pos", pos, None)
     if p.shape[0] == 0:
@@ -278,7 +364,14 @@ def fit_linear(
     used_weak = wk if n.shape[0] == 0 else wk[:0]
     cv: float | None = None
     with _single_threaded_blas():
-        kernel = _Kernel(p, n if n.shape[0] else used_weak, bg)
+        reuse = None
+        if gram_cache is not None and row_ids is not None:
+            neg_ids = row_ids[1] if n.shape[0] else row_ids[2][: used_weak.shape[0]]
+            ids = np.concatenate([row_ids[0], neg_ids]).astype(np.int64)
+            if len(ids) != p.shape[0] + (n.shape[0] or used_weak.shape[0]):
+                raise InvalidInputError("row_ids must give one id per row of pos, neg and weak")
+            reuse = (gram_cache, cache_key, ids)
+        kernel = _Kernel(p, n if n.shape[0] else used_weak, bg, reuse)
         w, b = kernel.weights(kernel.fit(np.arange(len(kernel.y)), l2))
         if cross_validate and p.shape[0] >= CV_MIN_PER_CLASS and n.shape[0] >= CV_MIN_PER_CLASS:
             cv = kernel.cv_average_precision(l2)

@@ -262,9 +262,14 @@ class Learning:
     # -- rounds ------------------------------------------------------------------------------
 
     def fit(
-        self, cls: ClassRow, col: Collection, rng: np.random.Generator, state: RoundState
+        self, cls: ClassRow, col: Collection, state: RoundState
     ) -> tuple[LinearModel, np.ndarray]:
-        """The class model on the current labels; returns it and the ``(n,) int8`` label array."""
+        """The class model on the current labels; returns it and the ``(n,) int8`` label array.
+
+        While no negative is marked, the weak negatives are drawn with the class's own seed:
+        the same items from round to round (until marked), so that rounds are reproducible and
+        each fit reuses the products of the previous one (see ``GramCache``).
+        """
         m = col.matrix(cls.space)
         labels = state.labels
         labelled = np.zeros(len(m), np.int8)
@@ -272,9 +277,8 @@ class Learning:
             rows = m.rows_of(list(labels))
             ok = rows >= 0
             labelled[rows[ok]] = np.fromiter(labels.values(), np.int8, len(labels))[ok]
-        pos = np.concatenate(
-            [rows_float32(m.vectors, np.flatnonzero(labelled == POSITIVE)), state.examples]
-        )
+        pos_rows = np.flatnonzero(labelled == POSITIVE)
+        pos = np.concatenate([rows_float32(m.vectors, pos_rows), state.examples])
         if len(pos) == 0:
             raise InvalidInputError(
                 f"class {cls.name!r} has no positive yet: mark one with "
@@ -282,17 +286,25 @@ class Learning:
             )
         neg_rows = np.flatnonzero(labelled == NEGATIVE)
         weak_rows = (
-            sample_weak_negatives(labelled, WEAK_NEGATIVES, rng)
+            sample_weak_negatives(labelled, WEAK_NEGATIVES, np.random.default_rng(cls.class_id))
             if neg_rows.size == 0
             else neg_rows[:0]
         )
         reuse_cv = cv_still_fresh(state)
+        not_items = np.full(len(state.examples), -1, np.int64)  # examples: never reused
         model = fit_linear(
             pos,
             rows_float32(m.vectors, neg_rows),
             rows_float32(m.vectors, weak_rows),
             background=col.mean_vector(cls.space),
             cross_validate=not reuse_cv,
+            gram_cache=col.gram_cache,
+            cache_key=(cls.class_id, cls.space, col.store(cls.space).generation()),
+            row_ids=(
+                np.concatenate([m.item_ids[pos_rows], not_items]),
+                m.item_ids[neg_rows],
+                m.item_ids[weak_rows],
+            ),
         )
         if reuse_cv and min(model.n_pos, model.n_neg) >= CV_MIN_PER_CLASS:
             model = replace(model, cv_score=state.latest_cv)
@@ -310,7 +322,7 @@ class Learning:
         rng = np.random.default_rng(settings.seed)
         m = col.matrix(cls.space)
         state = self.classes.round_state(cls.class_id, m.vectors.shape[1])
-        model, labelled = self.fit(cls, col, rng, state)
+        model, labelled = self.fit(cls, col, state)
         index = col.index(cls.space)
         if settings.mode == "search" and not state.trained and model.n_neg == 0:
             # Before the first model, the page is the nearest neighbours of the positives.

@@ -115,9 +115,11 @@ def _receive_connections(server: Any, channel: socket.socket) -> None:
                 channel.send(CLOSED)
 
     def protocol() -> asyncio.Protocol:
-        return Reported(  # type: ignore[no-any-return]
+        return Reported(
             config=config, server_state=server.server_state, app_state=server.lifespan.state
         )
+
+    starting: set[asyncio.Task[object]] = set()
 
     def arrived() -> None:
         try:
@@ -133,7 +135,9 @@ def _receive_connections(server: Any, channel: socket.socket) -> None:
         for fd in fds:
             conn = socket.socket(fileno=fd)
             conn.setblocking(False)
-            loop.create_task(loop.connect_accepted_socket(protocol, conn))
+            task = loop.create_task(loop.connect_accepted_socket(protocol, conn))
+            starting.add(task)  # held until it ran (the loop keeps only weak references)
+            task.add_done_callback(starting.discard)
 
     channel.setblocking(False)
     loop.add_reader(channel.fileno(), arrived)
