@@ -144,3 +144,38 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode != 0
     assert "Traceback" not in out.stderr, out.stderr
     assert str(port) in out.stderr + out.stdout
+
+
+def test_workers_stop_when_serve_is_killed(tmp_path: Path) -> None:
+    """Even a SIGKILLed parent (no chance to stop them) leaves no worker behind."""
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    cmd = [sys.executable, "-m", "furet.cli.main", "--home", str(tmp_path / "home")]
+    proc = subprocess.Popen(
+        [*cmd, "serve", "--port", str(port), "--workers", "2"], stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
+            try:
+                assert get(conn, "/healthz") == 200
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.3)
+            finally:
+                conn.close()
+        workers = children(proc.pid)
+        assert len(workers) >= 2
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{w}").exists() for w in workers):
+            assert time.monotonic() < deadline, "a worker outlived its killed parent"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
