@@ -15,15 +15,16 @@ The run is bounded by ``--seconds`` and ``--max-rounds`` per client.
 from __future__ import annotations
 
 import argparse
+import heapq
 import http.client
 import json
 import os
+import selectors
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -122,6 +123,59 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
+def _post(conn: http.client.HTTPConnection, key: str, path: str, body: object) -> tuple[int, bytes]:
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    conn.request("POST", path, json.dumps(body), headers)
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+class _Client:
+    """One simulated user on its own keep-alive connection: HTTP/1.1 by hand (requests are
+    small and uvicorn's responses carry a Content-Length)."""
+
+    def __init__(self, index: int, key: str, cid: int, target: int, page: list, port: int):
+        self.index, self.key, self.cid, self.target, self.page = index, key, cid, target, page
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.phase = ""
+        self.sent_at = 0.0
+        self.buffer = b""
+        self.rounds = 0
+
+    def send(self, phase: str, path: str, body: object) -> None:
+        payload = json.dumps(body).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {self.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        self.phase = phase
+        self.sent_at = time.perf_counter()
+        self.sock.sendall(head.encode() + payload)  # small: the socket buffer takes it at once
+
+    def receive(self) -> tuple[int, bytes, float] | None:
+        """(status, body, milliseconds) once a whole response arrived, else None."""
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise SystemExit(f"client {self.index}: the server closed the connection")
+        self.buffer += chunk
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = self.buffer[:end].decode("latin-1").split("\r\n")
+        length = 0
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if len(self.buffer) < end + 4 + length:
+            return None
+        took_ms = (time.perf_counter() - self.sent_at) * 1e3
+        data = self.buffer[end + 4 : end + 4 + length]
+        self.buffer = self.buffer[end + 4 + length :]
+        return int(head[0].split()[1]), data, took_ms
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=100_000)
@@ -202,7 +256,6 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    lock = threading.Lock()
     round_ms: list[float] = []
     server_ms: list[float] = []
     label_ms: list[float] = []
@@ -211,80 +264,90 @@ def main() -> None:
         wait_up(url, server)
         rng = np.random.default_rng(args.seed)
         run_tag = time.strftime("%Y%m%d%H%M%S")
-        deadline = [0.0]
-        started = [0.0]
-
-        def go() -> None:  # run by the barrier once every client is warm, before any starts
-            started[0] = time.perf_counter()
-            deadline[0] = time.monotonic() + args.seconds
-
-        start_barrier = threading.Barrier(args.clients + 1, action=go)
-
-        def client(i: int) -> None:
-            # http.client, one keep-alive connection per client: the load generator shares the
-            # machine's cores with the server, so it must cost as little as possible.
+        body = {"mode": args.mode, "page_size": args.page_size}
+        clients = []
+        for i in range(args.clients):  # set up one at a time (untimed): class and first page
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            headers = {"X-API-Key": keys[i], "Content-Type": "application/json"}
-
-            def post(path: str, body: object) -> tuple[int, bytes]:
-                conn.request("POST", path, json.dumps(body), headers)
-                r = conn.getresponse()
-                return r.status, r.read()
-
             target = i % args.clusters
-            members = item_ids[cluster_of == target]
-            seeds = rng.choice(members, 3, replace=False).tolist()
-            status, data = post(
+            seeds = rng.choice(item_ids[cluster_of == target], 3, replace=False).tolist()
+            status, data = _post(
+                conn,
+                keys[i],
                 "/v1/classes",
                 {"name": f"class{i}-{run_tag}", "collection": "synthetic", "item_ids": seeds},
             )
             if status != 201:
                 raise SystemExit(f"creating a class: {status} {data[:300]!r}")
             cid = json.loads(data)["class_id"]
-            body = {"mode": args.mode, "page_size": args.page_size}
-            page = json.loads(post(f"/v1/classes/{cid}/rounds", body)[1])["page"]  # warm-up
-            start_barrier.wait()
-            done = 0
-            while time.monotonic() < deadline[0] and done < args.max_rounds:
-                # Two marks, one from each end of the page, as a user would.
-                marks: dict[str, list[int]] = {"positive": [], "negative": []}
-                for p in (page[0], page[-1]):
-                    same = cluster_by_id[p["item_id"]] == target
-                    marks["positive" if same else "negative"].append(p["item_id"])
-                s_label, d_label, lab = 200, b"", None
-                if args.marks == "separate":
-                    t = time.perf_counter()
-                    s_label, d_label = post(f"/v1/classes/{cid}/labels", marks)
-                    lab = (time.perf_counter() - t) * 1e3
-                t = time.perf_counter()
-                round_body = body if args.marks == "separate" else {**body, "labels": marks}
-                s_round, d_round = post(f"/v1/classes/{cid}/rounds", round_body)
-                took = (time.perf_counter() - t) * 1e3
-                result = json.loads(d_round) if s_round == 200 else None
-                with lock:
-                    if s_label != 200:
-                        errors.append(f"labels {s_label} {d_label[:200]!r}")
-                    if result is None:
-                        errors.append(f"round {s_round} {d_round[:200]!r}")
-                    else:
-                        round_ms.append(took)
-                        if lab is not None:
-                            label_ms.append(lab)
-                        server_ms.append(float(result["round_ms"]))
-                if result is not None:
-                    page = result["page"] or page
-                done += 1
-                if args.think > 0:
-                    time.sleep(args.think)
+            page = json.loads(_post(conn, keys[i], f"/v1/classes/{cid}/rounds", body)[1])["page"]
             conn.close()
+            clients.append(_Client(i, keys[i], cid, target, page, port))
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-        for t in threads:
-            t.start()
-        start_barrier.wait()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - started[0]
+        def next_request(c: _Client) -> None:
+            """Two marks, one from each end of the page, as a user would; then the round."""
+            marks: dict[str, list[int]] = {"positive": [], "negative": []}
+            for p in (c.page[0], c.page[-1]):
+                same = cluster_by_id[p["item_id"]] == c.target
+                marks["positive" if same else "negative"].append(p["item_id"])
+            if args.marks == "separate":
+                c.send("labels", f"/v1/classes/{c.cid}/labels", marks)
+            else:
+                c.send("rounds", f"/v1/classes/{c.cid}/rounds", {**body, "labels": marks})
+
+        def answered(c: _Client, status: int, data: bytes, took_ms: float) -> bool:
+            """Handles a response; True when the client's round is complete."""
+            if c.phase == "labels":
+                if status != 200:
+                    errors.append(f"labels {status} {data[:200]!r}")
+                label_ms.append(took_ms)
+                c.send("rounds", f"/v1/classes/{c.cid}/rounds", body)
+                return False
+            if status != 200:
+                errors.append(f"round {status} {data[:200]!r}")
+                return True
+            result = json.loads(data)
+            round_ms.append(took_ms)
+            server_ms.append(float(result["round_ms"]))
+            c.page = result["page"] or c.page
+            return True
+
+        # One thread drives every client (non-blocking sockets): the load generator shares the
+        # machine's cores with the server, so it must cost as little as possible, and a thread
+        # per client would add its own scheduling delays to the latencies it measures.
+        started = time.perf_counter()
+        deadline = time.monotonic() + args.seconds
+        sel = selectors.DefaultSelector()
+        waiting: list[tuple[float, int]] = []  # (monotonic time, client) pauses (--think)
+        for c in clients:
+            sel.register(c.sock, selectors.EVENT_READ, c)
+            next_request(c)
+        active = len(clients)
+        while active:
+            now = time.monotonic()
+            while waiting and waiting[0][0] <= now:
+                next_request(clients[heapq.heappop(waiting)[1]])
+            timeout = max(0.0, waiting[0][0] - now) if waiting else 1.0
+            for key, _ in sel.select(timeout):
+                c = key.data
+                response = c.receive()
+                if response is None:
+                    continue
+                status, data, took_ms = response
+                if not answered(c, status, data, took_ms):
+                    continue
+                c.rounds += 1
+                if time.monotonic() >= deadline or c.rounds >= args.max_rounds:
+                    sel.unregister(c.sock)
+                    c.sock.close()
+                    active -= 1
+                elif args.think > 0:
+                    heapq.heappush(waiting, (time.monotonic() + args.think, c.index))
+                else:
+                    next_request(c)
+            if time.monotonic() > deadline + 120:
+                raise SystemExit("clients still waiting 120 s after the end: server stuck?")
+        sel.close()
+        wall = time.perf_counter() - started
         metrics = httpx.get(f"{url}/metrics").text
     finally:
         server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
