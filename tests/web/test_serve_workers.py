@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import free_port
@@ -48,20 +50,31 @@ def get(conn: http.client.HTTPConnection, path: str) -> int:
     return response.status
 
 
-def test_workers_get_the_connections_evenly_and_stop_together(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``furet serve --workers 2`` on a free port, once it answers; killed at the end."""
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     cmd = [sys.executable, "-m", "furet.cli.main", "--home", str(tmp_path / "home")]
     proc = subprocess.Popen(
         [*cmd, "serve", "--port", str(port), "--workers", "2"], stdout=log, stderr=log
     )
-    conns: list[http.client.HTTPConnection] = []
     try:
         deadline = time.monotonic() + 90
         while len(children(proc.pid)) < 2 or not sockets_on(port, LISTEN):
             assert proc.poll() is None, (tmp_path / "serve.log").read_text()
             assert time.monotonic() < deadline, "serve did not start"
             time.sleep(0.3)
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+
+
+def test_workers_get_the_connections_evenly_and_stop_together(tmp_path: Path) -> None:
+    conns: list[http.client.HTTPConnection] = []
+    with two_workers(tmp_path) as (proc, port):
         # 20 keep-alive connections, each answered once and kept open: 10 on each worker
         # (the parent hands each new connection to the worker holding the fewest).
         for _ in range(20):
@@ -95,12 +108,8 @@ def test_workers_get_the_connections_evenly_and_stop_together(tmp_path: Path) ->
         while any(Path(f"/proc/{w}").exists() for w in workers):
             assert time.monotonic() < deadline, "a worker outlived serve"
             time.sleep(0.2)
-    finally:
-        for conn in conns:
-            conn.close()
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
+    for conn in conns:
+        conn.close()
 
 
 def _inode(conn: http.client.HTTPConnection, port: int) -> str:
@@ -148,34 +157,14 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_workers_stop_when_serve_is_killed(tmp_path: Path) -> None:
     """Even a SIGKILLed parent (no chance to stop them) leaves no worker behind."""
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    cmd = [sys.executable, "-m", "furet.cli.main", "--home", str(tmp_path / "home")]
-    proc = subprocess.Popen(
-        [*cmd, "serve", "--port", str(port), "--workers", "2"], stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
-            try:
-                assert get(conn, "/healthz") == 200
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.3)
-            finally:
-                conn.close()
+    with two_workers(tmp_path) as (proc, port):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
+        assert get(conn, "/healthz") == 200  # the workers are up
+        conn.close()
         workers = children(proc.pid)
-        assert len(workers) >= 2
         proc.kill()
         proc.wait(10)
         deadline = time.monotonic() + 30
         while any(Path(f"/proc/{w}").exists() for w in workers):
             assert time.monotonic() < deadline, "a worker outlived its killed parent"
             time.sleep(0.2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()

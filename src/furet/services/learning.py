@@ -117,6 +117,20 @@ class ClassSummary:
         return out
 
 
+@dataclass(frozen=True)
+class Marks:
+    """Marks to record on a class: items marked positive, negative, or unmarked.
+
+    ``spread_range``: a mark on a video keyframe also goes to the keyframes of its shot within
+    that many seconds (None: no spreading).
+    """
+
+    positive: list[int] = field(default_factory=list)
+    negative: list[int] = field(default_factory=list)
+    unlabel: list[int] = field(default_factory=list)
+    spread_range: float | None = None
+
+
 #: A round reuses the latest version's cross-validated score until the class's label events
 #: (marks, changes, unmarks) grew by this fraction of its marks since that score was computed:
 #: the score moves slowly, and computing it is about half of a fit's cost.
@@ -203,28 +217,15 @@ class Learning:
     ) -> dict[int, int]:
         """Mark items (see :meth:`mark`); returns the class's current marks."""
         cls = self.get(name)
-        self.mark(cls, positives, negatives, unlabel, spread_range)
+        self.mark(cls, Marks(positives or [], negatives or [], unlabel or [], spread_range))
         return self.classes.current_labels(cls.class_id)
 
-    def mark(
-        self,
-        name: str | ClassRow,
-        positives: list[int] | None = None,
-        negatives: list[int] | None = None,
-        unlabel: list[int] | None = None,
-        spread_range: float | None = None,
-    ) -> None:
-        """Mark items; a later mark of the same item wins, the history keeps both.
-
-        ``spread_range``: a mark on a video keyframe also goes to the keyframes of its shot
-        within that many seconds (None: no spreading).
-        """
+    def mark(self, name: str | ClassRow, marks: Marks) -> None:
+        """Record ``marks``; a later mark of the same item wins, the history keeps both."""
         cls = self.get(name)
-        pos: list[int] = list(positives or [])
-        neg: list[int] = list(negatives or [])
-        rem: list[int] = list(unlabel or [])
-        if spread_range is not None:
-            pos, neg = self._spread(pos, neg, spread_range)
+        pos, neg, rem = list(marks.positive), list(marks.negative), list(marks.unlabel)
+        if marks.spread_range is not None:
+            pos, neg = self._spread(pos, neg, marks.spread_range)
         both = set(pos) & set(neg)
         if both:
             raise InvalidInputError(f"item(s) {sorted(both)} marked both positive and negative")

@@ -17,7 +17,7 @@ from furet.catalog.classes import NEGATIVE, POSITIVE
 from furet.catalog.schema import ClassRow
 from furet.domain.modes import get_mode
 from furet.errors import InvalidInputError, NotFoundError
-from furet.services.learning import Learning, RoundSettings
+from furet.services.learning import Learning, Marks, RoundSettings
 from furet.web.auth import Caller, CallerDep, ContextDep
 from furet.web.context import AppContext
 from furet.web.render import item_urls, video_fields
@@ -180,11 +180,9 @@ def run_round(class_id: int, body: RoundRequest, who: CallerDep, ctx: ContextDep
         raise InvalidInputError(str(exc)) from None
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
-    marks = body.labels
-    if marks is not None and (marks.positive or marks.negative or marks.unlabel):
-        learning.mark(
-            cls, marks.positive, marks.negative, marks.unlabel, spread_range=marks.spread_range
-        )
+    m = body.labels
+    if m is not None and (m.positive or m.negative or m.unlabel):
+        learning.mark(cls, Marks(m.positive, m.negative, m.unlabel, m.spread_range))
     settings = RoundSettings(
         mode=body.mode,
         page_size=body.page_size,
