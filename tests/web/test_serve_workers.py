@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import signal
 import socket
 import subprocess
@@ -168,3 +169,18 @@ def test_workers_stop_when_serve_is_killed(tmp_path: Path) -> None:
         while any(Path(f"/proc/{w}").exists() for w in workers):
             assert time.monotonic() < deadline, "a worker outlived its killed parent"
             time.sleep(0.2)
+
+
+def test_a_dead_worker_stops_serve(tmp_path: Path) -> None:
+    """A half-served port is worse than a clear exit: one worker dying stops them all."""
+    with two_workers(tmp_path) as (proc, _port):
+        workers = children(proc.pid)
+        spawned = [w for w in workers if b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()]
+        assert len(spawned) == 2  # not multiprocessing's resource tracker
+        os.kill(spawned[0], signal.SIGKILL)
+        assert proc.wait(30) == 1
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{w}").exists() for w in workers):
+            assert time.monotonic() < deadline, "a worker outlived serve"
+            time.sleep(0.2)
+    assert "exited" in (tmp_path / "serve.log").read_text()
