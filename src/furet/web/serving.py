@@ -6,10 +6,9 @@ uvicorn's own ``--workers`` share one listening socket, and the first worker to 
 whole burst of keep-alive connections (measured with 20 clients: one worker got all 20); one
 ``SO_REUSEPORT`` socket per worker spreads them by a hash of the client's address (uneven for
 a few clients; measured: a worker still starting got none of 20). Here the parent process
-listens, accepts, and hands each
-connection (its file descriptor, over a Unix socket) to the worker holding the fewest open
-connections; a worker tells the parent when one of its connections closes. Each worker is a
-uvicorn server without a listening socket of its own.
+listens, accepts, and hands each connection (its file descriptor, over a Unix socket) to the
+worker holding the fewest open connections; a worker tells the parent when one of its
+connections closes. Each worker is a uvicorn server without a listening socket of its own.
 """
 
 from __future__ import annotations
