@@ -107,7 +107,6 @@ class Collection:
         self.layout = CollectionLayout(home.settings.home, row.collection_id)
         # Per space: (segments key, live vectors, mean vector or None).
         self._cache: dict[str, tuple[tuple[int, int, int], VectorMatrix, np.ndarray | None]] = {}
-        self._dims: dict[str, int] = {}
         self._stores: dict[str, SegmentStore] = {}  # those whose dimension is known
         #: The classes' last Gram matrices (a round extends its class's previous one).
         self.gram_cache = GramCache()
@@ -147,14 +146,12 @@ class Collection:
         if cached is not None:  # every round asks several times: no path work, no mkdir
             return cached
         store = SegmentStore(self.layout.space(model), get_spec(model).dim)
-        if model not in self._dims:
-            names = store.names()
-            if not names:
-                return store
-            # A model loaded from a folder may differ from its registered size: the header says.
-            header = np.load(store.root / names[0] / "vectors.npy", mmap_mode="r")
-            self._dims[model] = int(header.shape[1])
-        store.dim = self._dims[model]
+        names = store.names()
+        if not names:
+            return store
+        # A model loaded from a folder may differ from its registered size: the header says.
+        header = np.load(store.root / names[0] / "vectors.npy", mmap_mode="r")
+        store.dim = int(header.shape[1])
         self._stores[model] = store
         return store
 

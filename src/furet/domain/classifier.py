@@ -266,8 +266,7 @@ class _Kernel:
         w = model.scale0 * (self.a[model.pos].mean(axis=0, dtype=np.float64) - self.bg)
         b = model.b0
         if model.alpha.size:
-            full = _as_range(model.train)
-            rows = self.a[full] if isinstance(full, slice) else self.a[model.train]
+            rows = self.a[_as_range(model.train)]  # a view for the full fit
             centre = (model.centre.astype(np.float32) @ rows).astype(np.float64)
             dw = (model.alpha.astype(np.float32) @ rows) - model.alpha.sum() * centre
             w = w + dw
@@ -300,11 +299,9 @@ def _block(k: np.ndarray, rows: np.ndarray | None, cols: np.ndarray) -> np.ndarr
     when both are contiguous ranges (the full fit), a copy otherwise (the folds)."""
     r: slice | np.ndarray = slice(None) if rows is None else _as_range(rows)
     c = _as_range(cols)
-    if isinstance(r, slice) and isinstance(c, slice):
+    if isinstance(r, slice) or isinstance(c, slice):
         return k[r, c]
-    if isinstance(r, slice):
-        return k[r][:, cols]
-    return k[np.ix_(r, cols)] if not isinstance(c, slice) else k[r, c]
+    return k[np.ix_(r, c)]
 
 
 def _as_range(idx: np.ndarray) -> slice | np.ndarray:

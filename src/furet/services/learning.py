@@ -263,9 +263,10 @@ class Learning:
     # -- rounds ------------------------------------------------------------------------------
 
     def fit(
-        self, cls: ClassRow, col: Collection, state: RoundState
+        self, cls: ClassRow, col: Collection, state: RoundState, reuse_cv: bool
     ) -> tuple[LinearModel, np.ndarray]:
         """The class model on the current labels; returns it and the ``(n,) int8`` label array.
+        ``reuse_cv``: take the latest version's cross-validated score (see ``cv_still_fresh``).
 
         While no negative is marked, the weak negatives are drawn with the class's own seed:
         the same items from round to round (until marked), so that rounds are reproducible and
@@ -291,7 +292,6 @@ class Learning:
             if neg_rows.size == 0
             else neg_rows[:0]
         )
-        reuse_cv = cv_still_fresh(state)
         not_items = np.full(len(state.examples), -1, np.int64)  # examples: never reused
         model = fit_linear(
             pos,
@@ -323,7 +323,8 @@ class Learning:
         rng = np.random.default_rng(settings.seed)
         m = col.matrix(cls.space)
         state = self.classes.round_state(cls.class_id, m.vectors.shape[1])
-        model, labelled = self.fit(cls, col, state)
+        reuse_cv = cv_still_fresh(state)
+        model, labelled = self.fit(cls, col, state, reuse_cv)
         index = col.index(cls.space)
         if settings.mode == "search" and not state.trained and model.n_neg == 0:
             # Before the first model, the page is the nearest neighbours of the positives.
@@ -358,9 +359,7 @@ class Learning:
         round_ms = (time.perf_counter() - t0) * 1e3
         params: dict[str, object] = {"mode": settings.mode, "page_size": settings.page_size}
         if model.cv_score is not None:  # the label events its cross-validation saw
-            params["cv_events"] = (
-                state.latest_cv_events if cv_still_fresh(state) else state.label_events
-            )
+            params["cv_events"] = state.latest_cv_events if reuse_cv else state.label_events
         if settings.mode == "classify_random":
             # Kept so that the user's later marks of these items estimate precision.
             params["spot_check"] = {str(p.item_id): p.verdict for p in page}

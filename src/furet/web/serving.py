@@ -30,9 +30,6 @@ from furet.settings import Settings
 
 #: Environment variable carrying the settings (JSON) to worker processes.
 SETTINGS_ENV = "FURET_SERVE_SETTINGS"
-#: Thread-pool sizes read by OpenMP (torch), OpenBLAS and MKL when a worker loads them (see
-#: ``_one_thread_per_request``).
-THREAD_ENVS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: Byte a worker sends its parent when one of its connections closed.
 CLOSED = b"c"
 
@@ -174,9 +171,7 @@ def _accept(listener: socket.socket, workers: list[_Worker]) -> None:
     while True:
         try:
             conn, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:  # e.g. the client reset the connection before we took it
+        except OSError:  # none waiting (BlockingIOError), or the client reset it meanwhile
             return
         with conn:
             target = min(workers, key=lambda w: w.open)
@@ -204,8 +199,6 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     if settings.scan_threads == 0:
         settings = settings.model_copy(update={"scan_threads": share})
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
-    for name in THREAD_ENVS:  # read when a worker loads the libraries (unless the user set them)
-        os.environ.setdefault(name, "1")
     spawn = multiprocessing.get_context("spawn")
     pool = []
     for _ in range(workers):
