@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, DateTime, bindparam, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from furet.catalog.acl_cache import ACL_STAMP_SQL, BUMP_ACL, acl_cache, read_stamp
 from furet.catalog.classes import retry_busy
 from furet.catalog.database import engine_of
 from furet.catalog.group_commit import group_commit
@@ -105,11 +106,18 @@ def _check_password(password: str) -> None:
 
 
 class AccountStore:
-    """Users, groups, keys and usage counters; every method is one short transaction."""
+    """Users, groups, keys and usage counters; every method is one short transaction.
+
+    Keys and accounts are cached per process (see ``furet.catalog.acl_cache``): every change
+    to them moves the catalog's ``acl`` stamp, which :meth:`consume` and :meth:`used` read.
+    """
 
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
         self.engine = engine_of(sessions)
+        self.acl = acl_cache(self.engine)
+        #: key id -> when this process last set its ``last_used_at`` (to the minute).
+        self._touched: dict[int, datetime] = {}
 
     # -- users -------------------------------------------------------------------------------
 
@@ -176,11 +184,17 @@ class AccountStore:
             s.add(MembershipRow(group_id=gid, user_id=user_id))
 
     def get(self, user_id: int) -> Account:
+        cached = self.acl.get(("user", user_id))
+        if isinstance(cached, Account):
+            return cached
+        epoch = self.acl.epoch
         with self.sessions() as s:
             row = s.get(UserRow, user_id)
             if row is None:
                 raise NotFoundError(f"no user {user_id}")
-            return self._account(s, row)
+            account = self._account(s, row)
+        self.acl.put(("user", user_id), account, epoch)
+        return account
 
     def find(self, name: str) -> Account:
         with self.sessions() as s:
@@ -226,7 +240,10 @@ class AccountStore:
             if groups is not None:
                 self._set_groups(s, user_id, groups)
             s.flush()
-            return self._account(s, row)
+            s.execute(BUMP_ACL)
+            account = self._account(s, row)
+        self.acl.flush()
+        return account
 
     def authenticate(self, name: str, password: str) -> Account:
         """The account of ``name`` if ``password`` is right; one vague error otherwise."""
@@ -307,16 +324,25 @@ class AccountStore:
             row = s.get(ApiKeyRow, key_id)
             if row is None or row.user_id != user_id:
                 raise NotFoundError(f"you have no API key {key_id}")
-            if row.revoked_at is None:
-                row.revoked_at = utcnow()
+            if row.revoked_at is not None:
+                return
+            row.revoked_at = utcnow()
+            s.execute(BUMP_ACL)
+        self.acl.flush()
 
     def resolve_key(self, secret: str) -> tuple[Account, int]:
         """The account and key id of an API key secret; unknown or revoked keys raise 401.
 
-        Every API request asks this: two constant statements on one pooled connection.
+        Every API request asks this: from the process's cache, else two constant statements on
+        one pooled connection.
         """
+        hashed = hash_secret(secret)
+        cached = self.acl.get(("key", hashed))
+        if isinstance(cached, tuple):
+            return cached
+        epoch = self.acl.epoch
         with self.engine.connect() as c:
-            row = c.execute(_KEY_ACCOUNT, {"h": hash_secret(secret)}).first()
+            row = c.execute(_KEY_ACCOUNT, {"h": hashed}).first()
             if row is None:
                 raise AuthenticationError("unknown API key; create one with POST /v1/keys")
             key_id, revoked_at, user_id, name, role, quota, disabled, password_hash = row
@@ -326,6 +352,7 @@ class AccountStore:
                 raise AuthenticationError("the account of this API key is disabled")
             groups = list(c.scalars(_USER_GROUPS, {"u": user_id}))
         account = Account(user_id, name, role, quota, bool(disabled), groups, _tag(password_hash))
+        self.acl.put(("key", hashed), (account, int(key_id)), epoch)
         return account, int(key_id)
 
     # -- usage -------------------------------------------------------------------------------
@@ -335,34 +362,40 @@ class AccountStore:
 
         Returns the count after the request, or ``-1 - count`` when the quota was already spent
         (nothing counted). Check and increment are one conditional UPDATE, so concurrent
-        requests cannot overshoot the limit. ``key_id``: the key's ``last_used_at`` is set,
-        to the minute.
+        requests cannot overshoot the limit; it also reads the ``acl`` stamp for the cache.
+        ``key_id``: the key's ``last_used_at`` is set, to the minute.
         """
         now = utcnow()
+        minute_ago = now - timedelta(seconds=60)
+        touch = key_id is not None and self._touched.get(key_id, minute_ago) <= minute_ago
 
-        def write(c: Connection) -> int:
-            if key_id is not None:
-                c.execute(
-                    _TOUCH_KEY,
-                    {"k": key_id, "now": now, "before": now - timedelta(seconds=60)},
-                )
+        def write(c: Connection) -> tuple[int, int]:
+            if touch:
+                c.execute(_TOUCH_KEY, {"k": key_id, "now": now, "before": minute_ago})
             args = {"s": subject, "d": day, "limit": limit}
-            count = c.execute(_COUNT_REQUEST, args).scalar()
-            if count is not None:
-                return int(count)
+            counted = c.execute(_COUNT_REQUEST, args).first()
+            if counted is not None:
+                return int(counted[0]), int(counted[1] or 0)
+            stamp = read_stamp(c)
             used = c.execute(_USED, args).scalar()
             if used is not None:
-                return -1 - int(used)
+                return -1 - int(used), stamp
             if limit <= 0:
-                return -1
+                return -1, stamp
             c.execute(_FIRST_REQUEST, args)
-            return 1
+            return 1, stamp
 
-        return retry_busy(lambda: group_commit(self.engine).run(write))
+        count, stamp = retry_busy(lambda: group_commit(self.engine).run(write))
+        if touch:
+            self._touched[key_id] = now  # type: ignore[index]
+        self.acl.observe(stamp)
+        return count
 
     def used(self, subject: str, day: str) -> int:
+        """Requests of ``subject`` counted on ``day``; also reads the ``acl`` stamp."""
         with self.engine.connect() as c:
-            used = c.execute(_USED, {"s": subject, "d": day}).scalar()
+            used, stamp = c.execute(_USED_AND_STAMP, {"s": subject, "d": day}).one()
+        self.acl.observe(stamp)
         return int(used) if used is not None else 0
 
 
@@ -385,9 +418,12 @@ _TOUCH_KEY = text(
 )
 _COUNT_REQUEST = text(
     "UPDATE usage SET count = count + 1 WHERE subject = :s AND day = :d AND count < :limit "
-    "RETURNING count"
+    f"RETURNING count, {ACL_STAMP_SQL}"
 )
 _USED = text("SELECT count FROM usage WHERE subject = :s AND day = :d")
+_USED_AND_STAMP = text(
+    f"SELECT (SELECT count FROM usage WHERE subject = :s AND day = :d), {ACL_STAMP_SQL}"
+)
 _FIRST_REQUEST = text("INSERT INTO usage (subject, day, count) VALUES (:s, :d, 1)")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, DateTime, Engine, LargeBinary, bindparam, sel
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from furet.catalog.acl_cache import BUMP_ACL, acl_cache
 from furet.catalog.database import engine_of
 from furet.catalog.group_commit import group_commit
 from furet.catalog.schema import (
@@ -130,6 +131,7 @@ class ClassCatalog:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
         self.engine: Engine = engine_of(sessions)
+        self.acl = acl_cache(self.engine)
 
     # -- users -------------------------------------------------------------------------------
 
@@ -181,11 +183,19 @@ class ClassCatalog:
         return row
 
     def get_class_by_id(self, class_id: int) -> ClassRow:
-        with self.engine.connect() as c:  # every class route asks this: constant SQL
+        """Every class route asks this: from the process's cache (see ``acl_cache``), else one
+        constant statement. The row is shared: do not modify it."""
+        cached = self.acl.get(("class", class_id))
+        if isinstance(cached, ClassRow):
+            return cached
+        epoch = self.acl.epoch
+        with self.engine.connect() as c:
             found = c.execute(_CLASS_BY_ID, {"c": class_id}).first()
         if found is None:
             raise NotFoundError(f"no class {class_id}")
-        return ClassRow(**found._mapping)
+        row = ClassRow(**found._mapping)
+        self.acl.put(("class", class_id), row, epoch)
+        return row
 
     def list_classes(self, owner_id: int | None = None) -> list[ClassRow]:
         q = select(ClassRow).order_by(ClassRow.name)
@@ -197,8 +207,11 @@ class ClassCatalog:
     def delete_class(self, class_id: int) -> None:
         with self.sessions.begin() as s:
             row = s.get(ClassRow, class_id)
-            if row is not None:
-                s.delete(row)
+            if row is None:
+                return
+            s.delete(row)
+            s.execute(BUMP_ACL)
+        self.acl.flush()
 
     # -- labels ------------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ class Caller:
     #: The API key used, or None for a browser session.
     key_id: int | None
     quota_limit: int
+    #: The accounts cache's epoch when the caller was identified (see ``_settle``).
+    epoch: int = 0
 
     @property
     def quota_subject(self) -> str:
@@ -61,6 +63,7 @@ def session_secret(settings: Settings) -> str:
 
 
 def _identify(request: Request, ctx: AppContext, key: str | None) -> Caller:
+    epoch = ctx.accounts.acl.epoch
     if key:
         account, key_id = ctx.accounts.resolve_key(key)
     else:
@@ -83,7 +86,16 @@ def _identify(request: Request, ctx: AppContext, key: str | None) -> Caller:
     limit = account.daily_quota
     if limit is None:
         limit = ctx.settings.default_daily_quota
-    return Caller(account, key_id, limit)
+    return Caller(account, key_id, limit, epoch)
+
+
+def _settle(request: Request, ctx: AppContext, key: str | None, who: Caller) -> Caller:
+    """``who``, identified again if the quota statement (which reads the catalog's ``acl``
+    stamp) found that a key, account or class changed since: a key revoked by another process
+    is refused from the next request on."""
+    if ctx.accounts.acl.epoch == who.epoch:
+        return who
+    return _identify(request, ctx, key)
 
 
 def caller_uncounted(
@@ -94,9 +106,10 @@ def caller_uncounted(
     _session: Annotated[str | None, Depends(_cookie)],
 ) -> Caller:
     """The authenticated caller; the request is not counted (its quota state is reported)."""
-    who = _identify(request, ctx, header_key or query_key)
+    key = header_key or query_key
+    who = _identify(request, ctx, key)
     request.state.quota = quota.peek(ctx.accounts, who.quota_subject, who.quota_limit)
-    return who
+    return _settle(request, ctx, key, who)
 
 
 def caller(
@@ -107,9 +120,11 @@ def caller(
     _session: Annotated[str | None, Depends(_cookie)],
 ) -> Caller:
     """The authenticated caller, with this request counted against their daily quota."""
-    who = _identify(request, ctx, header_key or query_key)
+    key = header_key or query_key
+    who = _identify(request, ctx, key)
     counted, state = quota.charge(ctx.accounts, who.quota_subject, who.quota_limit, who.key_id)
     request.state.quota = state
+    who = _settle(request, ctx, key, who)
     if not counted:
         raise quota.exhausted(state)
     return who

@@ -68,6 +68,7 @@ def _one_thread_per_request() -> None:
     pool threads spin-wait after every parallel region, burning the cores other requests need:
     measured with one client doing rounds, 91 ms of CPU a round with torch's default threads,
     25 ms with one (and no slower)."""
+    import scipy.linalg  # noqa: F401  (its own OpenBLAS: limits reach loaded libraries only)
     import torch
     from threadpoolctl import threadpool_limits
 
