@@ -200,6 +200,19 @@ def test_gram_cache_extends_the_last_matrix_of_a_key() -> None:
     np.testing.assert_allclose(other, x[30:35] @ x[30:35].T, rtol=1e-5, atol=1e-6)
 
 
+def test_gram_cache_extends_across_many_scattered_insertions() -> None:
+    rng = np.random.default_rng(4)
+    x = _unit(rng.standard_normal((80, DIM)))
+    ids = np.arange(80)
+    cache = GramCache()
+    cache.gram("c", ids[::2][:30], x[::2][:30])  # every other row: the rest arrive in between
+    rows = np.r_[np.arange(0, 60, 2), np.arange(1, 30, 2)]
+    rows.sort()  # 15 new rows interleaved with 30 known ones: many runs
+    got = cache.gram("c", ids[rows], x[rows])
+    np.testing.assert_allclose(got, x[rows] @ x[rows].T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got, got.T)
+
+
 def test_gram_cache_keeps_within_its_bytes() -> None:
     x = _unit(np.random.default_rng(4).standard_normal((20, DIM)))
     cache = GramCache(max_bytes=3 * (20 * 20 * 8 + 20 * 8))

@@ -91,10 +91,13 @@ _CLASS_BY_ID = text(
 ).columns(created_at=DateTime(timezone=True))
 _EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
 _VERSION_COUNT = text("SELECT count(*) FROM class_versions WHERE class_id = :c")
-_LATEST_VERSION = text(
-    "SELECT cv_score, params FROM class_versions WHERE class_id = :c ORDER BY version DESC LIMIT 1"
+_LATEST = "FROM class_versions WHERE class_id = :c ORDER BY version DESC LIMIT 1"
+#: What a round needs besides the labels, in one row: label events, examples, latest version.
+_ROUND_SUMMARY = text(
+    "SELECT (SELECT count(*) FROM labels WHERE class_id = :c), "
+    "(SELECT count(*) FROM class_examples WHERE class_id = :c), "
+    f"(SELECT version {_LATEST}), (SELECT cv_score {_LATEST}), (SELECT params {_LATEST})"
 )
-_LABEL_EVENTS = text("SELECT count(*) FROM labels WHERE class_id = :c")
 _INSERT_LABEL = text(
     "INSERT INTO labels (class_id, item_id, value, user_id, created_at) "
     "VALUES (:class_id, :item_id, :value, :user_id, :created_at)"
@@ -258,18 +261,19 @@ class ClassCatalog:
         one connection."""
         with self.engine.connect() as c:
             labels = _current_labels(c, class_id)
-            blobs = list(c.scalars(_EXAMPLE_VECTORS, {"c": class_id}))
-            latest = c.execute(_LATEST_VERSION, {"c": class_id}).first()
-            events = int(c.scalar(_LABEL_EVENTS, {"c": class_id}) or 0)
+            events, n_examples, latest, cv, params = c.execute(
+                _ROUND_SUMMARY, {"c": class_id}
+            ).one()
+            blobs = list(c.scalars(_EXAMPLE_VECTORS, {"c": class_id})) if n_examples else []
         cv_events = None
-        if latest is not None and latest[0] is not None:
-            cv_events = json.loads(latest[1] or "{}").get("cv_events")
+        if cv is not None:
+            cv_events = json.loads(params or "{}").get("cv_events")
         return RoundState(
             labels,
             _stack_vectors(blobs, dim),
             trained=latest is not None,
-            label_events=events,
-            latest_cv=None if latest is None else latest[0],
+            label_events=int(events or 0),
+            latest_cv=cv,
             latest_cv_events=cv_events if isinstance(cv_events, int) else None,
         )
 

@@ -161,14 +161,43 @@ def _extend_gram(
     if known.sum() < len(ids) // 2:  # mostly new rows: one product is simpler
         return None
     new = np.flatnonzero(~known)
-    source = np.where(known, order[at], 0)  # rows not known yet: a placeholder, set below
-    k = old_k[np.ix_(source, source)]
+    k = _gather_square(old_k, np.flatnonzero(known), order[at][known], len(ids))
     if new.size:
         fresh = (a[new] @ a.T).astype(np.float64)  # (new, m)
         k[new, :] = fresh
         k[:, new] = fresh.T
         block = fresh[:, new]  # new x new, from two different products: make it symmetric
         k[np.ix_(new, new)] = (block + block.T) / 2
+    return k
+
+
+#: Above this many runs of consecutive rows, one fancy-indexed gather beats block copies.
+_MAX_RUNS = 8
+
+
+def _gather_square(old: np.ndarray, to: np.ndarray, source: np.ndarray, m: int) -> np.ndarray:
+    """An ``(m, m)`` matrix whose rows and columns ``to`` are ``old``'s ``source`` (others are
+    left for the caller to fill).
+
+    A round adds a few marks to the previous round's in sorted order: the rows kept form a few
+    runs, copied as blocks (a 250 x 250 fancy-indexed gather costs ~0.35 ms, the blocks ~0.05).
+    """
+    if not len(to):
+        return np.empty((m, m))
+    breaks = np.flatnonzero((np.diff(to) != 1) | (np.diff(source) != 1)) + 1
+    starts = np.concatenate([[0], breaks]).astype(np.int64)
+    if len(starts) > _MAX_RUNS:
+        k = np.zeros((m, m))
+        k[np.ix_(to, to)] = old[np.ix_(source, source)]
+        return k
+    ends = np.concatenate([breaks, [len(to)]]).astype(np.int64)
+    k = np.empty((m, m))
+    runs = [(int(to[a]), int(source[a]), int(b - a)) for a, b in zip(starts, ends, strict=True)]
+    for t_row, s_row, n_row in runs:
+        for t_col, s_col, n_col in runs:
+            k[t_row : t_row + n_row, t_col : t_col + n_col] = old[
+                s_row : s_row + n_row, s_col : s_col + n_col
+            ]
     return k
 
 
