@@ -20,6 +20,7 @@ from furet.catalog.acl_cache import ACL_STAMP_SQL, BUMP_ACL, acl_cache, read_sta
 from furet.catalog.classes import retry_busy
 from furet.catalog.database import engine_of
 from furet.catalog.group_commit import group_commit
+from furet.catalog.hot import HotStatement, hot_rows
 from furet.catalog.schema import ApiKeyRow, GroupRow, MembershipRow, UserRow, utcnow
 from furet.errors import (
     AlreadyExistsError,
@@ -373,9 +374,10 @@ class AccountStore:
             if touch:
                 c.execute(_TOUCH_KEY, {"k": key_id, "now": now, "before": minute_ago})
             args = {"s": subject, "d": day, "limit": limit}
-            counted = c.execute(_COUNT_REQUEST, args).first()
-            if counted is not None:
-                return int(counted[0]), int(counted[1] or 0)
+            counted = hot_rows(c, _COUNT_REQUEST, args)
+            if counted:
+                count, stamp = counted[0]
+                return int(count), int(stamp or 0)
             stamp = read_stamp(c)
             used = c.execute(_USED, args).scalar()
             if used is not None:
@@ -394,7 +396,7 @@ class AccountStore:
     def used(self, subject: str, day: str) -> int:
         """Requests of ``subject`` counted on ``day``; also reads the ``acl`` stamp."""
         with self.engine.connect() as c:
-            used, stamp = c.execute(_USED_AND_STAMP, {"s": subject, "d": day}).one()
+            ((used, stamp),) = hot_rows(c, _USED_AND_STAMP, {"s": subject, "d": day})
         self.acl.observe(stamp)
         return int(used) if used is not None else 0
 
@@ -416,12 +418,12 @@ _TOUCH_KEY = text(
     bindparam("now", type_=DateTime(timezone=True)),
     bindparam("before", type_=DateTime(timezone=True)),
 )
-_COUNT_REQUEST = text(
+_COUNT_REQUEST = HotStatement(
     "UPDATE usage SET count = count + 1 WHERE subject = :s AND day = :d AND count < :limit "
     f"RETURNING count, {ACL_STAMP_SQL}"
 )
 _USED = text("SELECT count FROM usage WHERE subject = :s AND day = :d")
-_USED_AND_STAMP = text(
+_USED_AND_STAMP = HotStatement(
     f"SELECT (SELECT count FROM usage WHERE subject = :s AND day = :d), {ACL_STAMP_SQL}"
 )
 _FIRST_REQUEST = text("INSERT INTO usage (subject, day, count) VALUES (:s, :d, 1)")

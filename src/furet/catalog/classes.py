@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from furet.catalog.acl_cache import BUMP_ACL, acl_cache
 from furet.catalog.database import engine_of
 from furet.catalog.group_commit import group_commit
+from furet.catalog.hot import HotStatement, hot_rows
 from furet.catalog.schema import (
     ClassRow,
     ClassVersionRow,
@@ -81,7 +82,7 @@ class RoundState:
 
 # Hot statements as constant SQL: built and compiled once, not per call (a select() built per
 # call costs ~1 ms of Python; these run on every label and round request).
-_CURRENT_LABELS = text(
+_CURRENT_LABELS = HotStatement(
     "SELECT item_id, value FROM labels WHERE label_id IN "
     "(SELECT max(label_id) FROM labels WHERE class_id = :c GROUP BY item_id)"
 )
@@ -93,7 +94,7 @@ _EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
 _VERSION_COUNT = text("SELECT count(*) FROM class_versions WHERE class_id = :c")
 _LATEST = "FROM class_versions WHERE class_id = :c ORDER BY version DESC LIMIT 1"
 #: What a round needs besides the labels, in one row: label events, examples, latest version.
-_ROUND_SUMMARY = text(
+_ROUND_SUMMARY = HotStatement(
     "SELECT (SELECT count(*) FROM labels WHERE class_id = :c), "
     "(SELECT count(*) FROM class_examples WHERE class_id = :c), "
     f"(SELECT version {_LATEST}), (SELECT cv_score {_LATEST}), (SELECT params {_LATEST})"
@@ -116,7 +117,7 @@ _INSERT_VERSION = text(
 
 def _current_labels(c: Connection, class_id: int) -> dict[int, int]:
     """``item_id -> +1 | -1``: the latest label of each item, removed ones omitted."""
-    rows = c.execute(_CURRENT_LABELS, {"c": class_id})
+    rows = hot_rows(c, _CURRENT_LABELS, {"c": class_id})
     return {int(i): int(v) for i, v in rows if v != UNLABELLED}
 
 
@@ -261,9 +262,9 @@ class ClassCatalog:
         one connection."""
         with self.engine.connect() as c:
             labels = _current_labels(c, class_id)
-            events, n_examples, latest, cv, params = c.execute(
-                _ROUND_SUMMARY, {"c": class_id}
-            ).one()
+            ((events, n_examples, latest, cv, params),) = hot_rows(
+                c, _ROUND_SUMMARY, {"c": class_id}
+            )
             blobs = list(c.scalars(_EXAMPLE_VECTORS, {"c": class_id})) if n_examples else []
         cv_events = None
         if cv is not None:
