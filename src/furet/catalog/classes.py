@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from furet.catalog.acl_cache import BUMP_ACL, acl_cache
 from furet.catalog.database import engine_of
 from furet.catalog.group_commit import group_commit
-from furet.catalog.hot import HotStatement, hot_rows
+from furet.catalog.hot import HotStatement, hot_execute_many, hot_rows
 from furet.catalog.schema import (
     ClassRow,
     ClassVersionRow,
@@ -99,10 +99,11 @@ _ROUND_SUMMARY = HotStatement(
     "(SELECT count(*) FROM class_examples WHERE class_id = :c), "
     f"(SELECT version {_LATEST}), (SELECT cv_score {_LATEST}), (SELECT params {_LATEST})"
 )
-_INSERT_LABEL = text(
+_INSERT_LABEL = HotStatement(
     "INSERT INTO labels (class_id, item_id, value, user_id, created_at) "
-    "VALUES (:class_id, :item_id, :value, :user_id, :created_at)"
-).bindparams(bindparam("created_at", type_=DateTime(timezone=True)))
+    "VALUES (:class_id, :item_id, :value, :user_id, :created_at)",
+    dates=("created_at",),
+)
 # The next number is read by the insert itself, under the database's write lock.
 _INSERT_VERSION = text(
     "INSERT INTO class_versions "
@@ -247,7 +248,7 @@ class ClassCatalog:
         ]
 
         def write(c: Connection) -> int:
-            c.execute(_INSERT_LABEL, records)
+            hot_execute_many(c, _INSERT_LABEL, records)
             return len(rows)
 
         return retry_busy(lambda: group_commit(self.engine).run(write))

@@ -6,28 +6,61 @@ two to three times that under a server's load; a mark and a round run about ten 
 On SQLite these statements go straight to the DBAPI cursor of the same pooled connection (so
 they join its transaction); other databases run them through SQLAlchemy as before.
 
-Only for statements whose parameters and results are integers, floats, strings, bytes or NULL:
-SQLAlchemy stores dates in SQLite in its own text format, which the raw cursor would not use.
+Parameters and results are integers, floats, strings, bytes or NULL, plus dates given as
+``dates`` (written in SQLAlchemy's own SQLite text format, so that both paths store the same)
+and lists given as ``expanding`` (``IN :ids``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, text
+from sqlalchemy import Connection, DateTime, TextClause, bindparam, text
+
+#: How SQLAlchemy stores a ``DateTime`` in SQLite (UTC, the zone dropped).
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 @dataclass(frozen=True)
 class HotStatement:
-    """SQL with named parameters (``:name``), valid in SQLite and in SQLAlchemy's ``text``."""
+    """SQL with named parameters (``:name``), valid in SQLite and in SQLAlchemy's ``text``.
+
+    ``dates``: parameters given as (UTC) datetimes. ``expanding``: parameters given as lists,
+    written ``IN :name``.
+    """
 
     sql: str
+    dates: tuple[str, ...] = ()
+    expanding: tuple[str, ...] = ()
     clause: TextClause = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "clause", text(self.sql))
+        binds = [bindparam(n, type_=DateTime(timezone=True)) for n in self.dates]
+        binds += [bindparam(n, expanding=True) for n in self.expanding]
+        object.__setattr__(self, "clause", text(self.sql).bindparams(*binds))
+
+    def sqlite(self, params: Mapping[str, object]) -> tuple[str, dict[str, object]]:
+        """The SQL and parameters for SQLite's cursor."""
+        sql, out = self.sql, dict(params)
+        for name in self.dates:
+            value = out[name]
+            if isinstance(value, datetime):
+                out[name] = value.strftime(_SQLITE_DATETIME)
+        for name in self.expanding:
+            values = list(out.pop(name))  # type: ignore[call-overload]
+            names = [f"{name}_{i}" for i in range(len(values))]
+            out.update(zip(names, values, strict=True))
+            marks = ", ".join(f":{n}" for n in names) or "NULL"  # IN (NULL): no row
+            sql = re.sub(rf":{name}\b", f"({marks})", sql)
+        return sql, out
+
+
+def _raw(c: Connection, raw: bool) -> bool:
+    return raw and c.dialect.name == "sqlite"
 
 
 def hot_rows(
@@ -35,11 +68,32 @@ def hot_rows(
 ) -> list[tuple[Any, ...]]:
     """Every row of ``statement`` as plain tuples of database values. ``raw=False`` forces
     SQLAlchemy's path (the one other databases take), for the tests that compare both."""
-    if raw and c.dialect.name == "sqlite":
+    if _raw(c, raw):
+        sql, args = statement.sqlite(params)
         cursor = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(statement.sql, dict(params))
+            cursor.execute(sql, args)
             return list(cursor.fetchall())
         finally:
             cursor.close()
     return [tuple(row) for row in c.execute(statement.clause, dict(params))]
+
+
+def hot_execute_many(
+    c: Connection,
+    statement: HotStatement,
+    rows: Sequence[Mapping[str, object]],
+    *,
+    raw: bool = True,
+) -> None:
+    """``statement`` once per parameter set of ``rows`` (no ``expanding`` parameters)."""
+    if not rows:
+        return
+    if _raw(c, raw):
+        cursor = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(statement.sql, [statement.sqlite(r)[1] for r in rows])
+        finally:
+            cursor.close()
+        return
+    c.execute(statement.clause, [dict(r) for r in rows])

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from furet.catalog.database import engine_of
+from furet.catalog.hot import HotStatement, hot_rows
 from furet.catalog.schema import (
     CollectionRow,
     Counter,
@@ -70,10 +71,11 @@ class ItemInfo:
 
 
 # Constant SQL (compiled once): every round and search page asks for its items' paths.
-_ITEM_INFOS = text(
+_ITEM_INFOS = HotStatement(
     "SELECT i.item_id, f.path, i.kind, i.width, i.height, i.video_time, i.shot, i.shot_start, "
-    "i.shot_end FROM items i JOIN files f ON f.file_id = i.file_id WHERE i.item_id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
+    "i.shot_end FROM items i JOIN files f ON f.file_id = i.file_id WHERE i.item_id IN :ids",
+    expanding=("ids",),
+)
 
 
 class Catalog:
@@ -290,7 +292,7 @@ class Catalog:
         out: dict[int, ItemInfo] = {}
         with engine_of(self.sessions).connect() as c:
             for start in range(0, len(ids), 500):
-                for row in c.execute(_ITEM_INFOS, {"ids": ids[start : start + 500]}):
+                for row in hot_rows(c, _ITEM_INFOS, {"ids": ids[start : start + 500]}):
                     out[row[0]] = ItemInfo(*row)
         return out
 
