@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import Connection, DateTime, Engine, LargeBinary, bindparam, select, text
+from sqlalchemy import Connection, DateTime, Engine, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -105,14 +105,12 @@ _INSERT_LABEL = HotStatement(
     dates=("created_at",),
 )
 # The next number is read by the insert itself, under the database's write lock.
-_INSERT_VERSION = text(
+_INSERT_VERSION = HotStatement(
     "INSERT INTO class_versions "
     "(class_id, version, created_at, n_pos, n_neg, n_weak, cv_score, weights, bias, params) "
     "SELECT :c, coalesce(max(version), 0) + 1, :created_at, :n_pos, :n_neg, :n_weak, :cv, "
-    ":weights, :bias, :params FROM class_versions WHERE class_id = :c RETURNING version"
-).bindparams(
-    bindparam("created_at", type_=DateTime(timezone=True)),
-    bindparam("weights", type_=LargeBinary),
+    ":weights, :bias, :params FROM class_versions WHERE class_id = :c RETURNING version",
+    dates=("created_at",),
 )
 
 
@@ -332,7 +330,8 @@ class ClassCatalog:
         }
 
         def write(c: Connection) -> int:
-            return int(c.execute(_INSERT_VERSION, params_row).scalar_one())
+            ((version,),) = hot_rows(c, _INSERT_VERSION, params_row)
+            return int(version)
 
         return retry_busy(lambda: group_commit(self.engine).run(write))
 
