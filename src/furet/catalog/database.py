@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -66,3 +70,23 @@ def engine_of(sessions: sessionmaker[Session]) -> Engine:
     engine = sessions.kw["bind"]
     assert isinstance(engine, Engine)
     return engine
+
+
+T = TypeVar("T")
+
+
+class PerEngine(Generic[T]):
+    """One ``factory(engine)`` per engine in this process, made on first use (weakly keyed:
+    it goes with its engine). Call it with an engine to get that engine's object."""
+
+    def __init__(self, factory: Callable[[Engine], T]):
+        self._factory = factory
+        self._made: weakref.WeakKeyDictionary[Engine, T] = weakref.WeakKeyDictionary()
+        self._guard = threading.Lock()
+
+    def __call__(self, engine: Engine) -> T:
+        with self._guard:
+            made = self._made.get(engine)
+            if made is None:
+                made = self._made[engine] = self._factory(engine)
+            return made

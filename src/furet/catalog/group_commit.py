@@ -12,8 +12,6 @@ is rolled back and each write is run again alone, so one bad write never fails a
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -21,6 +19,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Connection, Engine
 
 from furet.batching import Batcher, Work
+from furet.catalog.database import PerEngine
 
 T = TypeVar("T")
 
@@ -67,14 +66,5 @@ class GroupCommit:
                 w.done = True
 
 
-_committers: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()
-_committers_guard = threading.Lock()
-
-
-def group_commit(engine: Engine) -> GroupCommit:
-    """The process's group committer of ``engine``."""
-    with _committers_guard:
-        committer = _committers.get(engine)
-        if committer is None:
-            committer = _committers[engine] = GroupCommit(engine)
-        return committer
+#: The process's group committer of an engine: ``group_commit(engine).run(write)``.
+group_commit: PerEngine[GroupCommit] = PerEngine(GroupCommit)
