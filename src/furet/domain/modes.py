@@ -9,8 +9,8 @@ A mode is a function ``(scores, labelled, page_size, settings, rng) -> page`` re
 - returns ``(min(page_size, available),) int64`` row positions, no duplicates, in display order.
   Only ``refine`` may return labelled items.
 
-Every mode is O(n): candidates come from ``argpartition`` and only the page itself is sorted, so a
-round stays cheap at 10M items.
+Every mode is O(n): candidates come from ``furet.domain.selection`` and only the page itself is
+sorted, so a round stays cheap at 10M items.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from furet.domain.metrics import Estimate, wilson_interval
+from furet.domain.selection import smallest
 from furet.errors import InvalidInputError, NotFoundError, RegistryError
 
 
@@ -115,35 +116,16 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def _smallest(key: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` smallest values of ``key``, ascending (ties by position)."""
-    if k <= 0:
-        return np.empty(0, dtype=np.int64)
-    part = np.argpartition(key, k - 1)[:k] if k < key.size else np.arange(key.size)
-    return part[np.lexsort((part, key[part]))].astype(np.int64)
-
-
 def _top_unlabelled(
     key: np.ndarray, unlabelled: np.ndarray, k: int, *, exclude: np.ndarray | None = None
 ) -> np.ndarray:
-    """The ``k`` unlabelled rows with the smallest ``key`` (``exclude`` rows left out).
-
-    Masks with +inf instead of gathering the unlabelled rows: one pass, no index copy. A row
-    whose own key is +inf could tie with the mask, so the rare page with such a row falls back
-    to the exact path.
-    """
+    """The ``k`` unlabelled rows with the smallest ``key`` (``exclude`` rows left out), by
+    value then position."""
     allowed = unlabelled
     if exclude is not None and exclude.size:
         allowed = unlabelled.copy()
         allowed[exclude] = False
-    available = int(np.count_nonzero(allowed))
-    k = min(k, available)
-    masked = np.where(allowed, key, np.inf)
-    page = _smallest(masked, k)
-    if page.size and not allowed[page].all():
-        rows = np.flatnonzero(allowed)
-        page = rows[_smallest(key[rows], k)]
-    return page
+    return smallest(key, k, allowed)
 
 
 @register_mode("search")
@@ -235,7 +217,7 @@ def refine(
     # Agreement = label x score; negative means the model disagrees with the mark.
     agreement = lab[marked].astype(np.float32) * s[marked]
     contradicted = marked[agreement < 0]
-    order = _smallest(agreement[agreement < 0], min(page_size, contradicted.size))
+    order = smallest(agreement[agreement < 0], min(page_size, contradicted.size))
     review = contradicted[order]
     fresh = _top_unlabelled(-s, lab == 0, page_size - review.size)
     return np.concatenate([review, fresh])

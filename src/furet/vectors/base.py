@@ -6,6 +6,8 @@ from typing import Protocol
 
 import numpy as np
 
+from furet.domain.selection import smallest
+
 
 class VectorIndex(Protocol):
     """Scores of a linear model over all rows, and the top-k rows for a query."""
@@ -33,13 +35,9 @@ class VectorIndex(Protocol):
 
 
 def top_rows(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Rows of the ``k`` best ``scores`` in decreasing order, O(n) (argpartition)."""
+    """Rows of the ``k`` best ``scores`` in decreasing order (ties by position), O(n)."""
+    allowed = None
     if exclude is not None and len(exclude):
-        scores = scores.copy()
-        scores[exclude] = -np.inf
-    n_valid = len(scores) - (0 if exclude is None else len(np.unique(exclude)))
-    k = max(0, min(k, n_valid))
-    if k == 0:
-        return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return part[np.argsort(-scores[part], kind="stable")].astype(np.int64)
+        allowed = np.ones(len(scores), dtype=bool)
+        allowed[exclude] = False
+    return smallest(-np.asarray(scores, dtype=np.float32), k, allowed)
