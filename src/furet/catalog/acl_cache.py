@@ -28,11 +28,11 @@ ACL_STAMP = "acl"
 
 # SQLite (>= 3.24) and PostgreSQL both accept this upsert.
 BUMP_ACL = text(
-    "INSERT INTO counters (name, value) VALUES ('acl', 1) "
+    f"INSERT INTO counters (name, value) VALUES ('{ACL_STAMP}', 1) "
     "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
 )
 #: A scalar subquery: statements that run anyway return the stamp along with their own result.
-ACL_STAMP_SQL = "(SELECT value FROM counters WHERE name = 'acl')"
+ACL_STAMP_SQL = f"(SELECT value FROM counters WHERE name = '{ACL_STAMP}')"
 _READ_ACL = text(f"SELECT {ACL_STAMP_SQL}")
 
 

@@ -13,6 +13,7 @@ and lists given as ``expanding`` (``IN :ids``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,8 +60,12 @@ class HotStatement:
         return sql, out
 
 
-def _raw(c: Connection, raw: bool) -> bool:
-    return raw and c.dialect.name == "sqlite"
+def _sqlite_cursor(c: Connection, raw: bool) -> contextlib.closing[Any] | None:
+    """SQLite's own cursor on ``c``'s connection (closed on exit); None on other databases or
+    when ``raw`` is false."""
+    if not raw or c.dialect.name != "sqlite":
+        return None
+    return contextlib.closing(c.connection.driver_connection.cursor())  # type: ignore[union-attr]
 
 
 def hot_rows(
@@ -68,14 +73,11 @@ def hot_rows(
 ) -> list[tuple[Any, ...]]:
     """Every row of ``statement`` as plain tuples of database values. ``raw=False`` forces
     SQLAlchemy's path (the one other databases take), for the tests that compare both."""
-    if _raw(c, raw):
-        sql, args = statement.sqlite(params)
-        cursor = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, args)
+    own = _sqlite_cursor(c, raw)
+    if own is not None:
+        with own as cursor:
+            cursor.execute(*statement.sqlite(params))
             return list(cursor.fetchall())
-        finally:
-            cursor.close()
     return [tuple(row) for row in c.execute(statement.clause, dict(params))]
 
 
@@ -89,11 +91,9 @@ def hot_execute_many(
     """``statement`` once per parameter set of ``rows`` (no ``expanding`` parameters)."""
     if not rows:
         return
-    if _raw(c, raw):
-        cursor = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+    own = _sqlite_cursor(c, raw)
+    if own is not None:
+        with own as cursor:
             cursor.executemany(statement.sql, [statement.sqlite(r)[1] for r in rows])
-        finally:
-            cursor.close()
         return
     c.execute(statement.clause, [dict(r) for r in rows])
