@@ -22,6 +22,17 @@ function readQuota(res) {
   if (r) quotaListeners.forEach((fn) => fn(Number(r[1]), q ? Number(q[1]) : null));
 }
 
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** The value of the non-HttpOnly `furet_csrf` cookie the server sets (double-submit token). */
+export function csrfToken() {
+  for (const part of document.cookie.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === "furet_csrf") return decodeURIComponent(v.join("="));
+  }
+  return "";
+}
+
 /**
  * Call the API. `body` is sent as JSON, or as multipart when it is a FormData.
  * Resolves to the parsed JSON (null for 204); rejects with an ApiError carrying the problem's
@@ -29,6 +40,10 @@ function readQuota(res) {
  */
 export async function api(method, path, body) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (UNSAFE.has(method.toUpperCase())) {
+    const token = csrfToken();
+    if (token) init.headers["X-CSRF-Token"] = token;
+  }
   if (body instanceof FormData) {
     init.body = body;
   } else if (body !== undefined) {
