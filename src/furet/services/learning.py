@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from furet.library import Collection, Furet
 
 
+#: Seeds of a round's random draws: 0 to 2**32 - 1, as most generators take.
+MAX_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class RoundSettings:
     mode: str = "search"
@@ -317,6 +321,8 @@ class Learning:
         get_mode(settings.mode)
         if not 1 <= settings.page_size <= 1000:
             raise InvalidInputError("page size must be between 1 and 1000")
+        if settings.seed is not None and not 0 <= settings.seed <= MAX_SEED:
+            raise InvalidInputError(f"the seed must be between 0 and {MAX_SEED}")
         t0 = time.perf_counter()
         cls = self.get(name)
         col = self._collection(cls)

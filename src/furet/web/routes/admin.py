@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from furet.web.auth import AdminDep, ContextDep
+from furet.web.params import Count, UserId
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -27,7 +28,7 @@ class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=8, max_length=1000)
     role: str = "member"
-    daily_quota: int | None = Field(default=None, ge=0)
+    daily_quota: Count | None = None
     groups: list[str] = Field(default_factory=list)
 
 
@@ -36,7 +37,7 @@ class UserPatch(BaseModel):
         json_schema_extra={"examples": [{"daily_quota": 2000, "disabled": False}]}
     )
     role: str | None = None
-    daily_quota: int | None = Field(default=None, ge=0)
+    daily_quota: Count | None = None
     password: str | None = Field(default=None, min_length=8, max_length=1000)
     disabled: bool | None = None
     groups: list[str] | None = None
@@ -67,7 +68,9 @@ def create_user(body: NewUser, who: AdminDep, ctx: ContextDep) -> dict[str, obje
 
 
 @router.patch("/users/{user_id}")
-def update_user(user_id: int, body: UserPatch, who: AdminDep, ctx: ContextDep) -> dict[str, object]:
+def update_user(
+    user_id: UserId, body: UserPatch, who: AdminDep, ctx: ContextDep
+) -> dict[str, object]:
     """Change role, daily quota (``null`` = server default), password, disabled, groups."""
     sent = body.model_fields_set
     account = ctx.accounts.update_user(

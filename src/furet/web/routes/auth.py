@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from furet.web.auth import SESSION_TAG, SESSION_USER, Caller, CallerDep, ContextDep, UncountedDep
 from furet.web.context import AppContext
+from furet.web.params import KeyId
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -74,7 +75,7 @@ def list_keys(who: UncountedDep, ctx: ContextDep) -> list[dict[str, object]]:
 
 
 @router.delete("/keys/{key_id}", status_code=204)
-def revoke_key(key_id: int, who: CallerDep, ctx: ContextDep) -> Response:
+def revoke_key(key_id: KeyId, who: CallerDep, ctx: ContextDep) -> Response:
     """Revoke one of the caller's keys; it gets 401 from then on."""
     ctx.accounts.revoke_key(who.account.user_id, key_id)
     return Response(status_code=204)

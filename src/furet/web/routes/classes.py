@@ -20,6 +20,7 @@ from furet.errors import InvalidInputError, NotFoundError
 from furet.services.learning import Learning, Marks, RoundSettings
 from furet.web.auth import Caller, CallerDep, ContextDep
 from furet.web.context import AppContext
+from furet.web.params import ClassId, ItemId, Seed
 from furet.web.render import item_urls, video_fields
 from furet.web.uploads import read_images
 
@@ -34,16 +35,16 @@ class NewClass(BaseModel):
     )
     name: str = Field(min_length=1, max_length=200)
     collection: str = Field(min_length=1)
-    item_ids: list[int] = Field(default_factory=list, max_length=1000)
+    item_ids: list[ItemId] = Field(default_factory=list, max_length=1000)
 
 
 class Labels(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"positive": [3, 8], "negative": [21], "unlabel": []}]}
     )
-    positive: list[int] = Field(default_factory=list, max_length=10_000)
-    negative: list[int] = Field(default_factory=list, max_length=10_000)
-    unlabel: list[int] = Field(default_factory=list, max_length=10_000)
+    positive: list[ItemId] = Field(default_factory=list, max_length=10_000)
+    negative: list[ItemId] = Field(default_factory=list, max_length=10_000)
+    unlabel: list[ItemId] = Field(default_factory=list, max_length=10_000)
     #: Seconds: a mark on a video keyframe also goes to its shot's keyframes this close.
     spread_range: float | None = Field(default=None, ge=0)
 
@@ -71,7 +72,7 @@ class RoundRequest(BaseModel):
     sampling_min: float = Field(default=0.2, ge=0, le=1)
     sampling_max: float = Field(default=0.8, ge=0, le=1)
     temporal_range: float = Field(default=0.0, ge=0)
-    seed: int | None = None
+    seed: Seed | None = None
     #: Marks recorded first, as ``POST .../labels`` would: mark and get the next page in one
     #: request.
     labels: Labels | None = None
@@ -129,7 +130,7 @@ async def create_class_from_image(
 
 
 @router.get("/{class_id}")
-def get_class(class_id: int, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
+def get_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """The class summary with its versions and, after spot checks, a precision estimate."""
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
@@ -144,7 +145,7 @@ def get_class(class_id: int, who: CallerDep, ctx: ContextDep) -> dict[str, objec
 
 
 @router.delete("/{class_id}", status_code=204)
-def delete_class(class_id: int, who: CallerDep, ctx: ContextDep) -> Response:
+def delete_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> Response:
     """Delete the class, its labels and versions."""
     learning = _learning(ctx, who)
     learning.delete(learning.get_by_id(class_id).name)
@@ -152,7 +153,7 @@ def delete_class(class_id: int, who: CallerDep, ctx: ContextDep) -> Response:
 
 
 @router.post("/{class_id}/labels")
-def label(class_id: int, body: Labels, who: CallerDep, ctx: ContextDep) -> JSONResponse:
+def label(class_id: ClassId, body: Labels, who: CallerDep, ctx: ContextDep) -> JSONResponse:
     """Mark items positive or negative, or remove marks; the latest mark of an item wins."""
     learning = _learning(ctx, who)
     cls = learning.get_by_id(class_id)
@@ -169,7 +170,9 @@ def label(class_id: int, body: Labels, who: CallerDep, ctx: ContextDep) -> JSONR
 
 
 @router.post("/{class_id}/rounds")
-def run_round(class_id: int, body: RoundRequest, who: CallerDep, ctx: ContextDep) -> JSONResponse:
+def run_round(
+    class_id: ClassId, body: RoundRequest, who: CallerDep, ctx: ContextDep
+) -> JSONResponse:
     """Fit the class on its marks, rank the whole collection, return the next page.
 
     With ``labels``, those marks are recorded first (as ``POST .../labels``): one request marks
@@ -207,7 +210,7 @@ def run_round(class_id: int, body: RoundRequest, who: CallerDep, ctx: ContextDep
 
 
 @router.get("/{class_id}/versions")
-def versions(class_id: int, who: CallerDep, ctx: ContextDep) -> list[object]:
+def versions(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> list[object]:
     """Every trained version of the class (counts, cross-validated score, mode)."""
     learning = _learning(ctx, who)
     shown = learning.show(learning.get_by_id(class_id).name).as_json()
@@ -216,7 +219,7 @@ def versions(class_id: int, who: CallerDep, ctx: ContextDep) -> list[object]:
 
 
 @router.get("/{class_id}/export")
-def export(class_id: int, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
+def export(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """Labels, their history and the latest model (weights and bias) as JSON."""
     learning = _learning(ctx, who)
     return learning.export(learning.get_by_id(class_id).name)

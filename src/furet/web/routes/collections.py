@@ -19,6 +19,7 @@ from furet.library import Collection
 from furet.services.search import query_vector, search_matrix
 from furet.web.auth import CallerDep, ContextDep, UncountedDep
 from furet.web.context import AppContext
+from furet.web.params import Count, ItemId
 from furet.web.render import hit_json, item_json
 from furet.web.uploads import read_images
 
@@ -33,8 +34,8 @@ class ItemSearch(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"item_ids": [12, 40], "negative_item_ids": [7], "k": 20}]}
     )
-    item_ids: list[int] = Field(min_length=1, max_length=100)
-    negative_item_ids: list[int] = Field(default_factory=list, max_length=100)
+    item_ids: list[ItemId] = Field(min_length=1, max_length=100)
+    negative_item_ids: list[ItemId] = Field(default_factory=list, max_length=100)
     k: int = Field(default=20, ge=1, le=MAX_K)
     temporal_range: float = Field(default=0.0, ge=0)
 
@@ -79,7 +80,7 @@ def list_items(
     name: str,
     who: CallerDep,
     ctx: ContextDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Count, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, object]:
     """A page of the collection's items, in item id order."""
@@ -98,7 +99,7 @@ def _item(ctx: AppContext, item_id: int) -> tuple[Collection, ItemInfo]:
 
 
 @router.get("/items/{item_id}/thumbnail", response_class=FileResponse)
-def thumbnail(item_id: int, who: UncountedDep, ctx: ContextDep) -> FileResponse:
+def thumbnail(item_id: ItemId, who: UncountedDep, ctx: ContextDep) -> FileResponse:
     """The item's JPEG thumbnail."""
     col, _ = _item(ctx, item_id)
     path = col.layout.thumbnail(item_id)
@@ -108,7 +109,7 @@ def thumbnail(item_id: int, who: UncountedDep, ctx: ContextDep) -> FileResponse:
 
 
 @router.get("/items/{item_id}/original", response_class=FileResponse)
-def original(item_id: int, who: UncountedDep, ctx: ContextDep) -> FileResponse:
+def original(item_id: ItemId, who: UncountedDep, ctx: ContextDep) -> FileResponse:
     """The item's source file (the video, for a keyframe).
 
     Served only when the catalog path is an absolute, symlink-free path to a regular file that
