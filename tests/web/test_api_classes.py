@@ -135,11 +135,17 @@ def test_create_from_image_and_delete(api: Api) -> None:
     )
     assert r.status_code == 201, r.text
     cid = r.json()["class_id"]
-    assert r.json()["positives"] == 0
+    # The uploaded image is the class's first positive: counted as the round counts it.
+    assert r.json()["positives"] == 1
     assert c.get(f"/v1/classes/{cid}").json()["examples"] == ["upload"]
-    page = c.post(f"/v1/classes/{cid}/rounds", json={"page_size": 6}).json()["page"]
+    assert [x["positives"] for x in c.get("/v1/classes").json() if x["class_id"] == cid] == [1]
+    r = c.post(f"/v1/classes/{cid}/rounds", json={"page_size": 6}).json()
+    assert r["n_pos"] == 1
+    page = r["page"]
     suns = api.ids("sunflower")
     assert sum(p["item_id"] in suns for p in page) >= 5
+    marked = c.post(f"/v1/classes/{cid}/labels", json={"positive": [page[0]["item_id"]]})
+    assert marked.json() == {"positives": 2, "negatives": 0}
     is_problem(c.post("/v1/classes/from-image", data={"name": "x", "collection": "flowers"}), 422)
     assert c.delete(f"/v1/classes/{cid}").status_code == 204
     is_problem(c.get(f"/v1/classes/{cid}"), 404)

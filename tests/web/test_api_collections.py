@@ -22,7 +22,14 @@ def png(width: int, height: int) -> bytes:
 def test_collections_and_items(api: Api) -> None:
     c = api.client("bob")
     cols = c.get("/v1/collections").json()
-    assert {"name": "flowers", "model": "lite0", "items": 30, "errors": 0} in cols
+    assert {
+        "name": "flowers",
+        "model": "lite0",
+        "items": 30,
+        "errors": 0,
+        "spaces": ["lite0"],
+        "text_spaces": [],
+    } in cols
     page = c.get("/v1/collections/flowers/items", params={"offset": 5, "limit": 10}).json()
     assert page["total"] == 30 and len(page["items"]) == 10
     item = page["items"][0]

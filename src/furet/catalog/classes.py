@@ -216,6 +216,29 @@ class ClassCatalog:
             s.execute(BUMP_ACL)
         self.acl.flush()
 
+    def rename_class(self, class_id: int, name: str) -> ClassRow:
+        """Give the class a new name, unique among its owner's classes."""
+        if not name.strip() or len(name) > 200:
+            raise InvalidInputError("a class name must be 1 to 200 characters")
+        with self.sessions.begin() as s:
+            row = s.get(ClassRow, class_id)
+            if row is None:
+                raise NotFoundError(f"no class {class_id}")
+            if row.name != name:
+                taken = s.scalar(
+                    select(ClassRow.class_id).where(
+                        ClassRow.owner_id == row.owner_id, ClassRow.name == name
+                    )
+                )
+                if taken is not None:
+                    raise AlreadyExistsError(f"you already have a class named {name!r}")
+                row.name = name
+                s.execute(BUMP_ACL)  # the cached class rows carry the name
+            s.flush()
+            s.expunge(row)
+        self.acl.flush()
+        return row
+
     # -- labels ------------------------------------------------------------------------------
 
     def add_labels(self, class_id: int, user_id: int, values: Iterable[tuple[int, int]]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -146,11 +147,13 @@ def show(
         )
     if s.precision is not None:
         p = s.precision
-        console.print(
-            f"  precision (spot-check of {s.spot_checked}): {p.value:.2f} "
-            f"[{p.low:.2f}, {p.high:.2f}] 95% CI",
-            highlight=False,
+        # NaN: the model called none of the marked spot-checked items positive.
+        said = (
+            "not enough marks (mark the images the model calls positive on a Classify Random page)"
+            if math.isnan(p.value)
+            else f"{p.value:.2f} [{p.low:.2f}, {p.high:.2f}] 95% CI"
         )
+        console.print(f"  precision (spot-check of {s.spot_checked}): {said}", highlight=False)
 
 
 @app.command("list")

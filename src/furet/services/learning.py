@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,6 +50,11 @@ class RoundSettings:
         return ModeSettings(self.discovery_rate, self.sampling_min, self.sampling_max)
 
 
+#: What ranked a round's page, so what its items show first (``RoundResult.score_kind``).
+SIMILARITY = "similarity"  # a class's first page: nearest neighbours of its positives
+PROBABILITY = "probability"  # every page ranked by the class model
+
+
 @dataclass(frozen=True)
 class PageItem:
     item_id: int
@@ -60,24 +66,28 @@ class PageItem:
     video_time: float | None = None
     shot: int | None = None
     folded: int = 0
+    #: Cosine similarity to the positives' mean, on a page ranked by it (else None).
+    similarity: float | None = None
 
     @property
     def verdict(self) -> bool:
         return self.score >= 0
 
     def as_json(self) -> dict[str, object]:
+        """Named as search hits are (``kind``; ``video``, ``time``, ``shot`` for keyframes)."""
         out: dict[str, object] = {
             "item_id": self.item_id,
             "path": self.path,
+            "kind": self.kind,
             "score": self.score,
             "probability": self.probability,
             "label": self.label,
             "verdict": "positive" if self.verdict else "negative",
         }
+        if self.similarity is not None:
+            out["similarity"] = self.similarity
         if self.kind == "keyframe":
-            out.update(
-                kind=self.kind, video_time=self.video_time, shot=self.shot, folded=self.folded
-            )
+            out.update(video=self.path, time=self.video_time, shot=self.shot, folded=self.folded)
         return out
 
 
@@ -93,6 +103,8 @@ class RoundResult:
     cv_score: float | None
     round_ms: float
     collection_size: int
+    #: ``similarity`` (first page) or ``probability``: the score that ranked the page.
+    score_kind: str = PROBABILITY
 
     def as_json(self) -> dict[str, object]:
         out = {k: v for k, v in self.__dict__.items() if k != "page"}
@@ -117,7 +129,13 @@ class ClassSummary:
     def as_json(self) -> dict[str, object]:
         out = dict(self.__dict__)
         if self.precision is not None:
-            out["precision"] = dict(self.precision._asdict())
+            # NaN (the model called none of the marked spot-checked items positive) is no JSON.
+            p = self.precision
+            out["precision"] = {
+                "value": None if math.isnan(p.value) else p.value,
+                "low": p.low,
+                "high": p.high,
+            }
         return out
 
 
@@ -203,6 +221,10 @@ class Learning:
         """Delete a class with its labels, examples and versions."""
         self.classes.delete_class(self.get(name).class_id)
 
+    def rename(self, name: str | ClassRow, new_name: str) -> ClassRow:
+        """Rename one of this user's classes (names are unique per user)."""
+        return self.classes.rename_class(self.get(name).class_id, new_name.strip())
+
     def list_classes(self) -> list[ClassRow]:
         return self.classes.list_classes(self.user_id)
 
@@ -223,6 +245,15 @@ class Learning:
         cls = self.get(name)
         self.mark(cls, Marks(positives or [], negatives or [], unlabel or [], spread_range))
         return self.classes.current_labels(cls.class_id)
+
+    def counts(self, cls: ClassRow, labels: dict[int, int] | None = None) -> tuple[int, int]:
+        """Positives and negatives of the class; positives count its example images (an
+        uploaded image a class was created from is a positive of every round, as a mark is)."""
+        if labels is None:
+            labels = self.classes.current_labels(cls.class_id)
+        sources, _ = self.classes.examples(cls.class_id, 0)
+        pos = sum(1 for v in labels.values() if v == POSITIVE)
+        return pos + len(sources), sum(1 for v in labels.values() if v == NEGATIVE)
 
     def mark(self, name: str | ClassRow, marks: Marks) -> None:
         """Record ``marks``; a later mark of the same item wins, the history keeps both."""
@@ -332,36 +363,48 @@ class Learning:
         reuse_cv = cv_still_fresh(state)
         model, labelled = self.fit(cls, col, state, reuse_cv)
         index = col.index(cls.space)
+        first = None
         if settings.mode == "search" and not state.trained and model.n_neg == 0:
-            # Before the first model, the page is the nearest neighbours of the positives.
+            # Before the first model, the page is the nearest neighbours of the positives, and
+            # shows that similarity: the model's probabilities would contradict its order.
             positives = np.concatenate([m.vectors[labelled == POSITIVE], state.examples])
-            ranking = index.scores(first_page_model(positives).w)
+            first = first_page_model(positives)
+            ranking = index.scores(first.w)
         else:
             ranking = index.scores(model.w, model.b)
         folding = settings.temporal_range > 0
         fetch = settings.page_size * (FOLD_OVERFETCH if folding else 1)
         rows = select_page(settings.mode, ranking, labelled, fetch, settings.mode_settings(), rng)
-        ids = m.item_ids[rows]
-        infos = self.home.catalog.item_infos(ids.tolist())
-        row_of = dict(zip(ids.tolist(), rows.tolist(), strict=True))
-        shown = dict(zip(ids.tolist(), index.rescore(rows, model.w, model.b).tolist(), strict=True))
-        hits = [hit_of(infos[i], shown[i]) for i in ids.tolist()]
+        ids = m.item_ids[rows].tolist()
+        infos = self.home.catalog.item_infos(ids)
+        row_of = dict(zip(ids, rows.tolist(), strict=True))
+        logit = dict(zip(ids, index.rescore(rows, model.w, model.b).tolist(), strict=True))
+        similar = (
+            dict(zip(ids, index.rescore(rows, first.w, first.b).tolist(), strict=True))
+            if first is not None
+            else None
+        )
+        # Folding keeps the best-ranked keyframe of a span: rank by what ranked the page.
+        hits = [hit_of(infos[i], (similar or logit)[i]) for i in ids]
         if folding:
             hits = fold_hits(hits, settings.temporal_range, settings.page_size)
-        page = [
-            PageItem(
-                h.item_id,
-                h.path,
-                h.score,
-                float(1 / (1 + np.exp(-h.score))),
-                int(labelled[row_of[h.item_id]]),
-                h.kind,
-                h.video_time,
-                h.shot,
-                h.folded,
+        page = []
+        for h in hits:
+            score = round(logit[h.item_id], 6)
+            page.append(
+                PageItem(
+                    h.item_id,
+                    h.path,
+                    score,
+                    float(1 / (1 + np.exp(-score))),
+                    int(labelled[row_of[h.item_id]]),
+                    h.kind,
+                    h.video_time,
+                    h.shot,
+                    h.folded,
+                    None if similar is None else h.score,
+                )
             )
-            for h in hits
-        ]
         round_ms = (time.perf_counter() - t0) * 1e3
         params: dict[str, object] = {"mode": settings.mode, "page_size": settings.page_size}
         if model.cv_score is not None:  # the label events its cross-validation saw
@@ -390,6 +433,7 @@ class Learning:
             model.cv_score,
             round_ms,
             len(m),
+            PROBABILITY if first is None else SIMILARITY,
         )
 
     # -- exploitation ------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import numpy as np
 from furet.catalog.repository import Catalog, ItemInfo
 from furet.domain.classifier import first_page_model
 from furet.domain.temporal import ScoredItem, fold_temporal
-from furet.errors import InvalidInputError
+from furet.embedders import get_spec, list_embedders
+from furet.errors import InvalidInputError, NotFoundError
 from furet.vectors.base import VectorIndex
 from furet.vectors.segments import VectorMatrix
 
@@ -26,7 +27,13 @@ class SearchHit:
     folded: int = 0
 
     def as_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"item_id": self.item_id, "path": self.path, "score": self.score}
+        """Named as round pages are (``kind``; ``video``, ``time``, ``shot`` for keyframes)."""
+        out: dict[str, object] = {
+            "item_id": self.item_id,
+            "path": self.path,
+            "kind": self.kind,
+            "score": self.score,
+        }
         if self.kind == "keyframe":
             out.update(video=self.path, time=self.video_time, shot=self.shot, folded=self.folded)
         return out
@@ -92,3 +99,46 @@ def hit_of(info: ItemInfo, score: float) -> SearchHit:
     return SearchHit(
         info.item_id, info.path, round(score, 6), info.kind, info.video_time, info.shot
     )
+
+
+def text_spaces(spaces: list[str]) -> list[str]:
+    """The spaces among ``spaces`` whose model has a text tower (clip, mclip), in order."""
+    out = []
+    for space in spaces:
+        try:
+            if get_spec(space).has_text:
+                out.append(space)
+        except NotFoundError:  # a space folder of a model this version does not know
+            continue
+    return out
+
+
+def text_space_hint(collection: str) -> str:
+    """How to give ``collection`` a space that text search can use."""
+    names = [s.name for s in list_embedders() if s.has_text]
+    return f"add one with: furet embed --collection {collection} --model {names[0]}" + (
+        f" (or --model {', '.join(names[1:])})" if len(names) > 1 else ""
+    )
+
+
+def pick_text_space(collection: str, spaces: list[str], space: str | None = None) -> str:
+    """``space`` if it is one of ``spaces`` with a text tower, else (None) the first such one."""
+    if space is None:
+        found = text_spaces(spaces)
+        if not found:
+            raise InvalidInputError(
+                f"collection {collection!r} has no space that can search by text (its spaces: "
+                f"{', '.join(spaces)}); {text_space_hint(collection)}"
+            )
+        return found[0]
+    if space not in spaces:
+        raise NotFoundError(
+            f"collection {collection!r} has no {space!r} space; add it with: "
+            f"furet embed --collection {collection} --model {space}"
+        )
+    if not text_spaces([space]):
+        raise InvalidInputError(
+            f"space {space!r} of collection {collection!r} has no text tower; "
+            f"{text_space_hint(collection)}"
+        )
+    return space

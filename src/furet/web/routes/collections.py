@@ -13,10 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from furet.catalog.repository import ItemInfo
-from furet.embedders import get_spec
-from furet.errors import InvalidInputError, NotFoundError
+from furet.errors import NotFoundError
 from furet.library import Collection
-from furet.services.search import query_vector, search_matrix
+from furet.services.search import pick_text_space, query_vector, search_matrix, text_spaces
 from furet.web.auth import CallerDep, ContextDep, UncountedDep
 from furet.web.context import AppContext
 from furet.web.params import Count, ItemId
@@ -41,9 +40,18 @@ class ItemSearch(BaseModel):
 
 
 class TextSearch(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "a red tractor", "k": 20}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"text": "a red tractor", "k": 20},
+                {"text": "un tracteur", "space": "mclip"},
+            ]
+        }
+    )
     text: str = Field(min_length=1, max_length=1000)
     k: int = Field(default=20, ge=1, le=MAX_K)
+    #: A space of the collection with a text tower (clip, mclip); None: the first such space.
+    space: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 def _hits(
@@ -53,9 +61,10 @@ def _hits(
     k: int,
     exclude: list[int],
     temporal_range: float,
+    space: str | None = None,
 ) -> dict[str, object]:
     hits = search_matrix(
-        col.matrix(), col.index(), ctx.home.catalog, query, k, exclude, temporal_range
+        col.matrix(space), col.index(space), ctx.home.catalog, query, k, exclude, temporal_range
     )
     infos = ctx.home.catalog.item_infos([h.item_id for h in hits])
     return {
@@ -71,7 +80,17 @@ def list_collections(who: CallerDep, ctx: ContextDep) -> list[dict[str, object]]
     out = []
     for row in ctx.home.catalog.list_collections():
         items, _, errors = ctx.home.catalog.counts(row.collection_id)
-        out.append({"name": row.name, "model": row.model, "items": items, "errors": errors})
+        spaces = ctx.home.collection_by_id(row.collection_id).spaces()
+        out.append(
+            {
+                "name": row.name,
+                "model": row.model,
+                "items": items,
+                "errors": errors,
+                "spaces": spaces,
+                "text_spaces": text_spaces(spaces),
+            }
+        )
     return out
 
 
@@ -168,12 +187,9 @@ async def search_image(
 
 @router.post("/collections/{name}/search/text")
 def search_text(name: str, body: TextSearch, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
-    """Items matching a text (needs a text-image model such as clip or mclip)."""
+    """Items matching a text, in ``space`` or the collection's first space with a text tower
+    (clip, mclip: add one with ``furet embed``)."""
     col = ctx.home.collection(name)
-    if not get_spec(col.model).has_text:
-        raise InvalidInputError(
-            f"collection {name!r} is indexed with {col.model!r}, which has no text tower; "
-            "index it with clip or mclip to search by text"
-        )
-    query = ctx.home.embedder(col.model).embed_texts([body.text])[0]
-    return _hits(ctx, col, query_vector(query), body.k, [], 0.0)
+    space = pick_text_space(col.name, col.spaces(), body.space)
+    query = col.embed_text(body.text, space)
+    return {**_hits(ctx, col, query_vector(query), body.k, [], 0.0, space), "space": space}
