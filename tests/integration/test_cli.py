@@ -40,7 +40,7 @@ def test_search_json_shape(cli_home: Path) -> None:
     hits = json.loads(out.stdout)
     assert len(hits) == 5
     for h in hits:
-        assert set(h) == {"item_id", "path", "score"}
+        assert set(h) == {"item_id", "path", "kind", "score"} and h["kind"] == "image"
         assert isinstance(h["item_id"], int) and isinstance(h["score"], float)
         assert h["item_id"] != 1 and Path(h["path"]).is_file()
 
