@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from furet.embedders.base import EmbedderSpec, center_crop_resize, l2_normalise, to_chw
+from furet.embedders.device import resolve_device
 from furet.embedders.onnx_runtime import OnnxFeatures
 from furet.embedders.onnx_runtime import available as onnx_available
 from furet.embedders.registry import register_embedder
@@ -164,13 +165,16 @@ class Lite0Embedder:
     spec = SPEC
 
     def __init__(self, weights: Path | None = None, device: str = "cpu", backend: str = ""):
-        self.device = torch.device(device)
+        # Resolved like the other embedders': a CUDA ask on a CPU-only torch is a FuretError
+        # here, not an AssertionError from inside ``.to()``.
+        self.device = resolve_device(device)
         weights = weights or weights_path()
         self.net = load_network(weights).fuse().to(self.device)
         self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         backend = backend or os.environ.get("FURET_LITE0_BACKEND", "auto")
         self.onnx: OnnxFeatures | None = None
-        if backend == "onnx" or (backend == "auto" and device == "cpu" and onnx_available()):
+        on_cpu = self.device.type == "cpu"
+        if backend == "onnx" or (backend == "auto" and on_cpu and onnx_available()):
             self.onnx = OnnxFeatures(self.net, weights, "lite0", SPEC.input_size)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:

@@ -52,8 +52,15 @@ _CACHE: dict[tuple[str, str, str], Embedder] = {}
 
 
 def create_embedder(name: str, model_path: Path | None = None, device: str = "cpu") -> Embedder:
-    """Build (once per process) the embedder registered as ``name``."""
+    """Build (once per process) the embedder registered as ``name`` on ``device``.
+
+    The device is checked before any weights load, the same way for every embedder: asking for
+    CUDA where torch has none raises ``InvalidInputError``.
+    """
+    from furet.embedders.device import resolve_device  # imports torch: not at listing time
+
     get_spec(name)
+    device = str(resolve_device(device))
     key = (name, str(model_path or ""), device)
     if key not in _CACHE:
         _CACHE[key] = _BUILDERS[name](model_path, device)
