@@ -30,6 +30,26 @@ class QuotaExceededError(FuretError):
     status_code = 429
 
 
+class RetryLaterError(FuretError):
+    """Refused for now; ``retry_after`` seconds later it may be accepted (``Retry-After``)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyAttemptsError(RetryLaterError):
+    """Too many failed logins for this account name or client address."""
+
+
+class ServerBusyError(RetryLaterError):
+    """The server is at a resource limit (e.g. image pixels being decoded); retry shortly."""
+
+    status_code = 503
+
+
 class InvalidInputError(FuretError):
     status_code = 422
 

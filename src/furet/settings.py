@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     device: str = "cpu"
     #: Images with more pixels than this are refused (decompression bombs).
     max_image_pixels: int = 89_478_485
+    #: Pixels of all the images of one request together (a request over it gets 413).
+    max_request_pixels: int = 120_000_000
+    #: Pixels being decoded at once in one process (requests beyond it wait, then get 503).
+    max_decode_pixels: int = 180_000_000
     #: Uploads larger than this many bytes are refused.
     max_upload_bytes: int = 20 * 1024 * 1024
     #: Images per inference call; small batches stay in cache (lite0 on a CPU: 1-8 is best).
@@ -48,8 +52,13 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     #: Seconds a browser session stays valid.
     session_max_age: int = 14 * 24 * 3600
-    #: Requests per UTC day per API key (or per user for browser sessions), unless set per user.
+    #: Requests per UTC day per account (all its keys and sessions), unless set per user.
     default_daily_quota: int = 10_000
+    #: Unrevoked API keys a member may hold at once (administrators: no limit).
+    max_keys_per_member: int = 10
+    #: Origins (``https://host:port``) besides the server's own from which browser sessions may
+    #: send unsafe requests (a reverse proxy that rewrites ``Host``).
+    allowed_origins: list[str] = Field(default_factory=list)
 
     def catalog_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'catalog.sqlite3'}"

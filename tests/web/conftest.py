@@ -46,6 +46,17 @@ class Api:
         self.clients.append(c)
         return c
 
+    def browser(self, user: str, password: str = PASSWORD) -> TestClient:
+        """A client logged in as ``user`` by cookie, sending the same-origin ``Origin`` and the
+        CSRF token as the UI does."""
+        c = TestClient(self.app, raise_server_exceptions=False)
+        self.clients.append(c)
+        c.headers["Origin"] = "http://testserver"
+        r = c.post("/v1/auth/login", json={"username": user, "password": password})
+        assert r.status_code == 200, r.text
+        c.headers["X-CSRF-Token"] = c.cookies["furet_csrf"]
+        return c
+
     def ids(self, kind: str) -> list[int]:
         col = self.ctx.home.collection("flowers")
         infos = self.ctx.home.catalog.item_infos(col.matrix().item_ids.tolist())

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, DateTime, bindparam, delete, select, text
+from sqlalchemy import Connection, DateTime, bindparam, delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from furet.catalog.acl_cache import ACL_STAMP_SQL, BUMP_ACL, acl_cache, read_stamp
@@ -22,6 +22,7 @@ from furet.catalog.database import engine_of
 from furet.catalog.group_commit import group_commit
 from furet.catalog.hot import HotStatement, hot_rows
 from furet.catalog.schema import ApiKeyRow, GroupRow, MembershipRow, UserRow, utcnow
+from furet.catalog.web_sessions import revoke_all
 from furet.errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -44,8 +45,6 @@ class Account:
     daily_quota: int | None
     disabled: bool
     groups: list[str] = field(default_factory=list)
-    #: Short fingerprint of the password hash: a session made before a password change dies.
-    password_tag: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -85,10 +84,6 @@ class ApiKey:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _tag(password_hash: str | None) -> str:
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
 
 
 def _check_role(role: str) -> None:
@@ -136,7 +131,6 @@ class AccountStore:
             row.daily_quota,
             bool(row.disabled),
             list(groups),
-            _tag(row.password_hash),
         )
 
     def create_user(
@@ -238,6 +232,8 @@ class AccountStore:
                 row.password_hash = hashed
             if disabled is not None:
                 row.disabled = disabled
+            if hashed is not None or disabled:
+                revoke_all(s, user_id)  # the old password's sessions die with it
             if groups is not None:
                 self._set_groups(s, user_id, groups)
             s.flush()
@@ -292,8 +288,12 @@ class AccountStore:
 
     # -- API keys ----------------------------------------------------------------------------
 
-    def create_key(self, user_id: int, name: str) -> tuple[ApiKey, str]:
-        """A new key of ``user_id``; returns it and its secret, which is never stored."""
+    def create_key(
+        self, user_id: int, name: str, *, max_live: int | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key of ``user_id``; returns it and its secret, which is never stored.
+
+        ``max_live``: refuse when the user holds that many unrevoked keys already."""
         name = name.strip() or "default"
         if len(name) > 100:
             raise InvalidInputError("a key name must be at most 100 characters")
@@ -308,6 +308,17 @@ class AccountStore:
         with self.sessions.begin() as s:
             if s.get(UserRow, user_id) is None:
                 raise NotFoundError(f"no user {user_id}")
+            if max_live is not None:
+                live = s.scalar(
+                    select(func.count())
+                    .select_from(ApiKeyRow)
+                    .where(ApiKeyRow.user_id == user_id, ApiKeyRow.revoked_at.is_(None))
+                )
+                if (live or 0) >= max_live:
+                    raise AlreadyExistsError(
+                        f"you hold {live} live API keys, the most allowed; revoke one "
+                        "(DELETE /v1/keys/{key_id}) before creating another"
+                    )
             s.add(row)
             s.flush()
             return _key(row), secret
@@ -346,13 +357,13 @@ class AccountStore:
             row = c.execute(_KEY_ACCOUNT, {"h": hashed}).first()
             if row is None:
                 raise AuthenticationError("unknown API key; create one with POST /v1/keys")
-            key_id, revoked_at, user_id, name, role, quota, disabled, password_hash = row
+            key_id, revoked_at, user_id, name, role, quota, disabled = row
             if revoked_at is not None:
                 raise AuthenticationError("this API key was revoked; create a new one")
             if disabled:
                 raise AuthenticationError("the account of this API key is disabled")
             groups = list(c.scalars(_USER_GROUPS, {"u": user_id}))
-        account = Account(user_id, name, role, quota, bool(disabled), groups, _tag(password_hash))
+        account = Account(user_id, name, role, quota, bool(disabled), groups)
         self.acl.put(("key", hashed), (account, int(key_id)), epoch)
         return account, int(key_id)
 
@@ -403,8 +414,8 @@ class AccountStore:
 
 # Constant SQL for what every API request runs (compiled once).
 _KEY_ACCOUNT = text(
-    "SELECT k.key_id, k.revoked_at, u.user_id, u.name, u.role, u.daily_quota, u.disabled, "
-    "u.password_hash FROM api_keys k JOIN users u ON u.user_id = k.user_id "
+    "SELECT k.key_id, k.revoked_at, u.user_id, u.name, u.role, u.daily_quota, u.disabled "
+    "FROM api_keys k JOIN users u ON u.user_id = k.user_id "
     "WHERE k.secret_hash = :h"
 )
 _USER_GROUPS = text(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import Connection, DateTime, Engine, select, text
+from sqlalchemy import Connection, DateTime, Engine, delete, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,13 +56,22 @@ class ClassVersion:
     params: dict[str, object]
 
 
+def foreign_key_failed(exc: Exception) -> bool:
+    """Whether ``exc`` says a row refers to one that is gone (a class deleted meanwhile): no
+    retry can help. SQLite's own cursor (``hot``) raises the driver's error, not SQLAlchemy's."""
+    return isinstance(exc, IntegrityError | sqlite3.IntegrityError) and (
+        "foreign key" in str(exc).lower()
+    )
+
+
 def retry_busy(fn: Callable[[], T], attempts: int = 20) -> T:
     """Run a read-then-write transaction again when a concurrent writer won the race."""
     for attempt in range(attempts):
         try:
             return fn()
         except (OperationalError, IntegrityError) as exc:
-            busy = isinstance(exc, IntegrityError) or "locked" in str(exc)
+            busy = isinstance(exc, IntegrityError) and not foreign_key_failed(exc)
+            busy = busy or "locked" in str(exc)
             if not busy or attempt == attempts - 1:
                 raise
             time.sleep(0.01 * (attempt + 1))
@@ -91,11 +101,14 @@ _CLASS_BY_ID = text(
     "FROM classes WHERE class_id = :c"
 ).columns(created_at=DateTime(timezone=True))
 _EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
+_CLASS_EXISTS = text("SELECT 1 FROM classes WHERE class_id = :c")
 _VERSION_COUNT = text("SELECT count(*) FROM class_versions WHERE class_id = :c")
 _LATEST = "FROM class_versions WHERE class_id = :c ORDER BY version DESC LIMIT 1"
-#: What a round needs besides the labels, in one row: label events, examples, latest version.
+#: What a round needs besides the labels, in one row: label events, examples, latest version,
+#: and whether the class still exists (read after its labels: none of a deleted class).
 _ROUND_SUMMARY = HotStatement(
-    "SELECT (SELECT count(*) FROM labels WHERE class_id = :c), "
+    "SELECT (SELECT count(*) FROM classes WHERE class_id = :c), "
+    "(SELECT count(*) FROM labels WHERE class_id = :c), "
     "(SELECT count(*) FROM class_examples WHERE class_id = :c), "
     f"(SELECT version {_LATEST}), (SELECT cv_score {_LATEST}), (SELECT params {_LATEST})"
 )
@@ -118,6 +131,10 @@ def _current_labels(c: Connection, class_id: int) -> dict[int, int]:
     """``item_id -> +1 | -1``: the latest label of each item, removed ones omitted."""
     rows = hot_rows(c, _CURRENT_LABELS, {"c": class_id})
     return {int(i): int(v) for i, v in rows if v != UNLABELLED}
+
+
+def _deleted(class_id: int) -> NotFoundError:
+    return NotFoundError(f"class {class_id} was deleted; list your classes to pick another")
 
 
 def _stack_vectors(blobs: list[bytes], dim: int) -> np.ndarray:
@@ -208,13 +225,28 @@ class ClassCatalog:
             return list(s.scalars(q))
 
     def delete_class(self, class_id: int) -> None:
+        """Delete the class with its labels, examples and versions (the database cascades);
+        a class already gone, perhaps by a concurrent delete, is 'not found'."""
         with self.sessions.begin() as s:
-            row = s.get(ClassRow, class_id)
-            if row is None:
-                return
-            s.delete(row)
+            result = s.execute(delete(ClassRow).where(ClassRow.class_id == class_id))
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise _deleted(class_id)
             s.execute(BUMP_ACL)
         self.acl.flush()
+
+    def class_exists(self, class_id: int) -> bool:
+        with self.engine.connect() as c:
+            return c.execute(_CLASS_EXISTS, {"c": class_id}).first() is not None
+
+    def _write_to_class(self, class_id: int, write: Callable[[Connection], T]) -> T:
+        """``write`` committed (grouped with concurrent writes); when the class was deleted
+        meanwhile its rows cannot refer to it: 'not found', as if the delete came first."""
+        try:
+            return retry_busy(lambda: group_commit(self.engine).run(write))
+        except (IntegrityError, sqlite3.IntegrityError) as exc:
+            if foreign_key_failed(exc) and not self.class_exists(class_id):
+                raise _deleted(class_id) from None
+            raise
 
     def rename_class(self, class_id: int, name: str) -> ClassRow:
         """Give the class a new name, unique among its owner's classes."""
@@ -272,7 +304,7 @@ class ClassCatalog:
             hot_execute_many(c, _INSERT_LABEL, records)
             return len(rows)
 
-        return retry_busy(lambda: group_commit(self.engine).run(write))
+        return self._write_to_class(class_id, write)
 
     def current_labels(self, class_id: int) -> dict[int, int]:
         """``item_id -> +1 | -1`` from the latest label row of each item (removed ones omitted)."""
@@ -284,9 +316,11 @@ class ClassCatalog:
         one connection."""
         with self.engine.connect() as c:
             labels = _current_labels(c, class_id)
-            ((events, n_examples, latest, cv, params),) = hot_rows(
+            ((exists, events, n_examples, latest, cv, params),) = hot_rows(
                 c, _ROUND_SUMMARY, {"c": class_id}
             )
+            if not exists:
+                raise _deleted(class_id)
             blobs = list(c.scalars(_EXAMPLE_VECTORS, {"c": class_id})) if n_examples else []
         cv_events = None
         if cv is not None:
@@ -310,15 +344,20 @@ class ClassCatalog:
     # -- examples ----------------------------------------------------------------------------
 
     def add_example(self, class_id: int, source: str, vector: np.ndarray) -> None:
-        with self.sessions.begin() as s:
-            s.add(
-                ExampleRow(
-                    class_id=class_id,
-                    source=source,
-                    vector=np.asarray(vector, np.float32).tobytes(),
-                    created_at=utcnow(),
+        try:
+            with self.sessions.begin() as s:
+                s.add(
+                    ExampleRow(
+                        class_id=class_id,
+                        source=source,
+                        vector=np.asarray(vector, np.float32).tobytes(),
+                        created_at=utcnow(),
+                    )
                 )
-            )
+        except IntegrityError as exc:
+            if foreign_key_failed(exc) and not self.class_exists(class_id):
+                raise _deleted(class_id) from None
+            raise
 
     def examples(self, class_id: int, dim: int) -> tuple[list[str], np.ndarray]:
         """Sources and ``(m, dim) float32`` vectors of the class's non-item positives."""
@@ -356,7 +395,7 @@ class ClassCatalog:
             ((version,),) = hot_rows(c, _INSERT_VERSION, params_row)
             return int(version)
 
-        return retry_busy(lambda: group_commit(self.engine).run(write))
+        return self._write_to_class(class_id, write)
 
     def versions(self, class_id: int, with_weights: bool = False) -> list[ClassVersion]:
         with self.sessions() as s:

@@ -223,8 +223,35 @@ class ApiKeyRow(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class WebSessionRow(Base):
+    """A browser session: the signed cookie carries a random token, only its sha256 is stored.
+    Logging out, a password change or disabling the account revokes it (``revoked_at``)."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user", "user_id"),)
+    session_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LoginThrottleRow(Base):
+    """Failed logins per subject (``name:<user name>`` or ``addr:<client address>``)."""
+
+    __tablename__ = "login_throttle"
+    subject: Mapped[str] = mapped_column(String(140), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class UsageRow(Base):
-    """Requests counted per quota subject (``key:<id>`` or ``user:<id>``) and UTC day."""
+    """Requests counted per quota subject (``user:<id>``, every key and session of the account
+    together) and UTC day."""
 
     __tablename__ = "usage"
     subject: Mapped[str] = mapped_column(String(40), primary_key=True)

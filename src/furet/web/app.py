@@ -13,11 +13,14 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import furet
 from furet.catalog.accounts import AccountStore
+from furet.catalog.throttle import LoginThrottle
+from furet.catalog.web_sessions import WebSessions
 from furet.library import Furet
 from furet.settings import Settings
 from furet.web import problems, quota
 from furet.web.auth import SESSION_COOKIE, session_secret
 from furet.web.context import AppContext
+from furet.web.csrf import SameOriginMiddleware, TokenMiddleware
 from furet.web.metrics import Metrics, ObserveMiddleware
 from furet.web.routes import admin, auth, classes, collections, identify, ops
 from furet.web.routes.ops import STATIC
@@ -50,7 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     home = furet.open(settings=settings)
     metrics = Metrics()
-    ctx = AppContext(settings, home, AccountStore(home.catalog.sessions), metrics)
+    accounts = AccountStore(home.catalog.sessions)
+    ctx = AppContext(
+        settings,
+        home,
+        accounts,
+        metrics,
+        WebSessions(home.catalog.sessions, accounts.acl),
+        LoginThrottle(home.catalog.sessions),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -77,14 +88,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _, reset = quota.utc_day()
         return quota.QuotaState(settings.default_daily_quota, 0, reset)
 
-    # Added innermost first: sessions sit inside the observer, which sits inside the body limit.
+    # Added innermost first: sessions sit inside the CSRF checks, inside the observer (quota
+    # headers on every answer, refusals included), inside the body limit.
+    secret = session_secret(settings)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret(settings),
+        secret_key=secret,
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age,
         same_site="lax",
         https_only=settings.cookie_secure,
+    )
+    app.add_middleware(
+        TokenMiddleware, secret=secret, session_cookie=SESSION_COOKIE, secure=settings.cookie_secure
+    )
+    app.add_middleware(
+        SameOriginMiddleware,
+        session_cookie=SESSION_COOKIE,
+        allowed_origins=settings.allowed_origins,
     )
     app.add_middleware(ObserveMiddleware, metrics=metrics, default_quota=default_quota)
     app.add_middleware(

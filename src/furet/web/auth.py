@@ -23,8 +23,8 @@ from furet.web import quota
 from furet.web.context import AppContext, context
 
 SESSION_COOKIE = "furet_session"
-#: Session key holding the user id, and the password fingerprint that must still match.
-SESSION_USER, SESSION_TAG = "uid", "pw"
+#: Key of the signed cookie's payload holding the session token (see ``catalog.web_sessions``).
+SESSION_TOKEN = "sid"
 
 # Declared as security schemes so that /docs shows the padlock and accepts a key.
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -43,7 +43,8 @@ class Caller:
 
     @property
     def quota_subject(self) -> str:
-        return f"key:{self.key_id}" if self.key_id is not None else f"user:{self.account.user_id}"
+        """The account: its keys and sessions share one daily quota."""
+        return f"user:{self.account.user_id}"
 
 
 def session_secret(settings: Settings) -> str:
@@ -68,18 +69,18 @@ def _identify(request: Request, ctx: AppContext, key: str | None) -> Caller:
         account, key_id = ctx.accounts.resolve_key(key)
     else:
         session = request.session
-        user_id = session.get(SESSION_USER)
-        if not isinstance(user_id, int):
+        token = session.get(SESSION_TOKEN)
+        if not isinstance(token, str):
             raise AuthenticationError(
                 "log in (POST /v1/auth/login) or send an API key in the X-API-Key header"
             )
-        expired = AuthenticationError("your session has expired; log in again")
+        expired = AuthenticationError("your session has ended; log in again")
         try:
-            account = ctx.accounts.get(user_id)
-        except NotFoundError:
+            account = ctx.accounts.get(ctx.web_sessions.resolve(token))
+        except (NotFoundError, AuthenticationError):
             session.clear()
             raise expired from None
-        if account.disabled or session.get(SESSION_TAG) != account.password_tag:
+        if account.disabled:
             session.clear()
             raise expired
         key_id = None

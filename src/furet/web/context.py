@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from furet.catalog.accounts import AccountStore
+from furet.catalog.throttle import LoginThrottle
+from furet.catalog.web_sessions import WebSessions
 from furet.library import Furet
 from furet.settings import Settings
 from furet.web.metrics import Metrics
@@ -18,6 +20,8 @@ class AppContext:
     home: Furet
     accounts: AccountStore
     metrics: Metrics
+    web_sessions: WebSessions
+    throttle: LoginThrottle
 
 
 async def context(request: Request) -> AppContext:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from furet.errors import FuretError, QuotaExceededError
+from furet.errors import FuretError, QuotaExceededError, RetryLaterError
 
 log = logging.getLogger("furet.web")
 
@@ -68,6 +68,8 @@ def install(app: FastAPI) -> None:
             quota = getattr(request.state, "quota", None)
             if quota is not None:
                 headers["Retry-After"] = str(quota.reset_seconds)
+        elif isinstance(exc, RetryLaterError):
+            headers["Retry-After"] = str(exc.retry_after)
         if exc.status_code >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
         return problem(exc.status_code, str(exc), headers)

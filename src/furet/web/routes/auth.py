@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from furet.web.auth import SESSION_TAG, SESSION_USER, Caller, CallerDep, ContextDep, UncountedDep
+from furet.errors import TooManyAttemptsError
+from furet.web.auth import SESSION_TOKEN, Caller, CallerDep, ContextDep, UncountedDep
 from furet.web.context import AppContext
 from furet.web.params import KeyId
 
@@ -32,18 +33,42 @@ def _me(ctx: AppContext, who: Caller) -> dict[str, object]:
 
 @router.post("/auth/login")
 async def login(body: Login, request: Request, ctx: ContextDep) -> dict[str, object]:
-    """Check the password and open a browser session (signed HttpOnly cookie)."""
+    """Check the password and open a browser session (signed HttpOnly cookie).
+
+    Failed logins are throttled per account name and per client address: after 5 failures in
+    15 minutes the name is locked for a back-off that doubles with every further failure (429
+    with ``Retry-After``, whether the account exists or not).
+    """
+    address = request.client.host if request.client else None
+    wait = await run_in_threadpool(ctx.throttle.attempt, body.username, address)
+    if wait:
+        raise TooManyAttemptsError(
+            f"too many failed logins; try again in {wait} s", retry_after=wait
+        )
     # argon2 takes tens of milliseconds of CPU: off the event loop.
     account = await run_in_threadpool(ctx.accounts.authenticate, body.username, body.password)
+    await run_in_threadpool(ctx.throttle.succeeded, body.username, address)
+    old = request.session.get(SESSION_TOKEN)
+    if isinstance(old, str):  # a new session id at every login (no session fixation)
+        await run_in_threadpool(ctx.web_sessions.revoke, old)
     request.session.clear()
-    request.session[SESSION_USER] = account.user_id
-    request.session[SESSION_TAG] = account.password_tag
+    request.session[SESSION_TOKEN] = await run_in_threadpool(
+        ctx.web_sessions.open, account.user_id, ctx.settings.session_max_age
+    )
     return {"user": account.as_json(ctx.settings.default_daily_quota)}
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(request: Request) -> Response:
-    """Close the browser session (idempotent)."""
+async def logout(request: Request, ctx: ContextDep, everywhere: bool = False) -> Response:
+    """End the browser session on the server (idempotent); the old cookie gets 401 from then
+    on. ``everywhere=true`` ends every session of the account (all browsers)."""
+    token = request.session.get(SESSION_TOKEN)
+    if isinstance(token, str):
+        if everywhere:
+            user_id = await run_in_threadpool(ctx.web_sessions.resolve_quietly, token)
+            if user_id is not None:
+                await run_in_threadpool(ctx.web_sessions.revoke_user, user_id)
+        await run_in_threadpool(ctx.web_sessions.revoke, token)
     request.session.clear()
     return Response(status_code=204)
 
@@ -64,7 +89,8 @@ def get_quota(request: Request, who: UncountedDep) -> dict[str, int]:
 @router.post("/keys", status_code=201)
 def create_key(body: NewKey, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """A new API key; the secret ``key`` is in this response only, store it now."""
-    key, secret = ctx.accounts.create_key(who.account.user_id, body.name)
+    limit = None if who.account.is_admin else ctx.settings.max_keys_per_member
+    key, secret = ctx.accounts.create_key(who.account.user_id, body.name, max_live=limit)
     return {**key.as_json(), "key": secret}
 
 
