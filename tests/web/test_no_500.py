@@ -4,10 +4,14 @@ connection kept)."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import pytest
 
-from furet.errors import InvalidInputError
-from furet.services.learning import RoundSettings
+from furet.errors import InvalidInputError, NotFoundError
+from furet.services.learning import Marks, RoundSettings
 from tests.web.conftest import Api
 from tests.web.test_api_auth import is_problem
 
@@ -90,3 +94,66 @@ def test_seed_out_of_range_is_refused_by_the_service(api: Api, bounds_class: int
     for seed in (-1, 2**32):
         with pytest.raises(InvalidInputError, match="seed"):
             learning.round(cls, RoundSettings(mode="discovery", seed=seed))
+
+
+def test_rounds_racing_a_delete_of_their_class_are_404(api: Api) -> None:
+    """Rounds with inline marks and deletes of the same class, all at once: each request
+    answers as if it ran before or after the delete (200, 204 or 404), never a 500."""
+    daisies, sunflowers = api.ids("daisy"), api.ids("sunflower")
+    statuses: list[int] = []
+    for attempt in range(6):
+        owner = api.client("alice")
+        r = owner.post(
+            "/v1/classes",
+            json={"name": f"race-{attempt}", "collection": "flowers", "item_ids": daisies[:1]},
+        )
+        assert r.status_code == 201, r.text
+        url = f"/v1/classes/{r.json()['class_id']}"
+        start = threading.Barrier(14)
+
+        def send(n: int, url: str = url, start: threading.Barrier = start) -> int:
+            c = api.client("alice")
+            start.wait()
+            if n >= 12:  # two deletes race the rounds and each other
+                return c.delete(url).status_code
+            marks = {
+                "positive": daisies[1 + n % 4 : 3 + n % 4],
+                "negative": sunflowers[n % 5 :][:2],
+            }
+            return c.post(f"{url}/rounds", json={"page_size": 5, "labels": marks}).status_code
+
+        with ThreadPoolExecutor(14) as pool:
+            got = list(pool.map(send, range(14)))
+        statuses += got
+        assert set(got) <= {200, 204, 404}, got
+        assert 204 in got[12:], got  # one delete won
+        is_problem(owner.get(url), 404)
+    assert statuses.count(500) == 0
+
+
+def test_writes_to_a_class_deleted_meanwhile_are_not_found(api: Api) -> None:
+    """What the race above interleaves, one step at a time: a request holding the class row
+    while another deletes the class."""
+    learning = api.ctx.home.learning("alice", user_id=api.accounts.find("alice").user_id)
+    daisies = api.ids("daisy")
+    cls = learning.create("stale", "flowers", from_items=daisies[:1])
+    learning.delete("stale")
+    with pytest.raises(NotFoundError, match="deleted"):
+        learning.mark(cls, Marks([daisies[1]]))
+    with pytest.raises(NotFoundError, match="deleted"):
+        learning.round(cls)
+    with pytest.raises(NotFoundError, match="deleted"):
+        learning.classes.add_example(cls.class_id, "upload", np.zeros(4, np.float32))
+    with pytest.raises(NotFoundError, match="deleted"):
+        learning.classes.save_version(
+            cls.class_id,
+            n_pos=1,
+            n_neg=0,
+            n_weak=0,
+            cv_score=None,
+            weights=np.zeros(4, np.float32),
+            bias=0.0,
+            params={},
+        )
+    with pytest.raises(NotFoundError, match="deleted"):
+        learning.classes.delete_class(cls.class_id)
