@@ -4,14 +4,24 @@ connection kept)."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from furet.errors import InvalidInputError, NotFoundError
 from furet.services.learning import Marks, RoundSettings
+from furet.web import create_app
+from furet.web.auth import CallerDep
+from tests.conftest import free_port
 from tests.web.conftest import Api
 from tests.web.test_api_auth import is_problem
 
@@ -157,3 +167,56 @@ def test_writes_to_a_class_deleted_meanwhile_are_not_found(api: Api) -> None:
         )
     with pytest.raises(NotFoundError, match="deleted"):
         learning.classes.delete_class(cls.class_id)
+
+
+def _failing_app(api: Api) -> FastAPI:
+    """The real app with one more route that fails as a defect would."""
+    app = create_app(api.settings)
+
+    def boom(who: CallerDep) -> None:
+        raise RuntimeError("a defect")
+
+    app.add_api_route("/v1/boom", boom, methods=["GET"])
+    return app
+
+
+def test_an_unexpected_error_is_a_500_problem_with_quota_headers(api: Api) -> None:
+    c = TestClient(_failing_app(api), headers={"X-API-Key": api.keys["bob"]})
+    with c:
+        r = c.get("/v1/boom")
+    is_problem(r, 500)
+    assert "unexpected" in r.json()["detail"]
+    assert "RateLimit" in r.headers and "RateLimit-Policy" in r.headers
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[int]:
+    """``app`` on a real uvicorn server in this process; yields its port."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_an_unexpected_error_keeps_the_connection(api: Api) -> None:
+    with serving(_failing_app(api)) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"X-API-Key": api.keys["bob"]}
+        for path, status in (("/v1/boom", 500), ("/v1/boom", 500), ("/v1/me", 200)):
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == status
+            assert response.getheader("connection") != "close"
+            assert response.getheader("RateLimit") is not None
+            assert conn.sock is not None  # still open: the next request reuses it
+        conn.close()

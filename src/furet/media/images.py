@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from furet.errors import MediaError, PayloadTooLargeError
+from furet.media.pixel_budget import DECODE_BUDGET
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
@@ -47,16 +48,19 @@ def _open(source: Path | bytes, max_pixels: int, min_side: int) -> DecodedImage:
                 "if the image is legitimate)"
             )
         if img.format == "JPEG" and min_side:
-            # Decode at a reduced DCT scale: big JPEGs decode several times faster.
+            # Decode at a reduced DCT scale: big JPEGs decode several times faster, in a
+            # fraction of the memory.
             img.draft("RGB", (min_side, min_side))
         if getattr(img, "is_animated", False):
             img.seek(0)  # first frame of a GIF / animated WebP
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img.load()
-            img = ImageOps.exif_transpose(img) or img
-        if img.mode != "RGB":
-            img = _to_rgb(img)
+        with DECODE_BUDGET.hold(img.size[0] * img.size[1]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                img.load()
+                img = _reduced(img, min_side)
+                img = ImageOps.exif_transpose(img) or img
+            if img.mode != "RGB":
+                img = _to_rgb(img)
         return DecodedImage(img, width, height)
     except (MediaError, PayloadTooLargeError):
         raise
@@ -66,6 +70,25 @@ def _open(source: Path | bytes, max_pixels: int, min_side: int) -> DecodedImage:
         raise MediaError("unreadable (permission denied)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise MediaError(f"corrupt or truncated image ({exc})") from None
+
+
+def _reduced(img: Image.Image, min_side: int) -> Image.Image:
+    """``img`` shrunk by an integer factor while its short side stays >= 2 x ``min_side``
+    (what every caller needs at most), so the full-size buffer is freed at once."""
+    if not min_side:
+        return img
+    factor = min(img.size) // (2 * min_side)
+    return img.reduce(factor) if factor >= 2 else img
+
+
+def pixel_count(data: bytes) -> int:
+    """Width x height of an uploaded image from its header (nothing decoded); 0 if unknown."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except Exception:  # not an image: decoding will say so with its own message
+        return 0
+    return int(width) * int(height)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

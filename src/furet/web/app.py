@@ -21,6 +21,7 @@ from furet.web import problems, quota
 from furet.web.auth import SESSION_COOKIE, session_secret
 from furet.web.context import AppContext
 from furet.web.csrf import SameOriginMiddleware, TokenMiddleware
+from furet.web.headers import SecurityHeadersMiddleware
 from furet.web.metrics import Metrics, ObserveMiddleware
 from furet.web.routes import admin, auth, classes, collections, identify, ops
 from furet.web.routes.ops import STATIC
@@ -89,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return quota.QuotaState(settings.default_daily_quota, 0, reset)
 
     # Added innermost first: sessions sit inside the CSRF checks, inside the observer (quota
-    # headers on every answer, refusals included), inside the body limit.
+    # headers on every answer, refusals included), inside the body limit, inside the security
+    # headers.
     secret = session_secret(settings)
     app.add_middleware(
         SessionMiddleware,
@@ -111,4 +113,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.max_upload_bytes * MAX_IMAGES + FORM_OVERHEAD
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

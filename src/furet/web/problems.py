@@ -9,12 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from furet.errors import FuretError, QuotaExceededError, RetryLaterError
 
 log = logging.getLogger("furet.web")
 
 PROBLEM_JSON = "application/problem+json"
+UNEXPECTED = "unexpected server error; it was logged, please report it"
 
 TITLES = {
     400: "Bad Request",
@@ -58,8 +60,42 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
     return f"{first['loc']}: {first['msg']}{more}", errors
 
 
+class UnexpectedErrorMiddleware:
+    """The 500 problem of an exception no handler took, answered *inside* the middleware stack.
+
+    Starlette's own last-resort handler sits outside every middleware and re-raises after
+    answering: that answer missed the observer (no RateLimit headers, no metrics) and the
+    server closed the connection of a request that raised. Here it is an answer like any
+    other. Once a response has started, nothing can replace it: the error goes on up.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:
+                raise
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            await problem(500, UNEXPECTED)(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into a problem document."""
+    """Register the handlers that turn every error into a problem document, and the
+    middleware that answers an unexpected error (add it before any other middleware: it must
+    be the innermost)."""
 
     async def furet_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, FuretError)
@@ -86,9 +122,10 @@ def install(app: FastAPI) -> None:
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem(500, "unexpected server error; it was logged, please report it")
+        return problem(500, UNEXPECTED)
 
     app.add_exception_handler(FuretError, furet_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected)
+    app.add_exception_handler(Exception, unexpected)  # errors of the middlewares themselves
+    app.add_middleware(UnexpectedErrorMiddleware)

@@ -57,8 +57,9 @@ def _config(settings: Settings) -> Any:
     import uvicorn
 
     from furet.web.app import create_app
+    from furet.web.redaction import log_config
 
-    return uvicorn.Config(create_app(settings), log_level="info")
+    return uvicorn.Config(create_app(settings), log_level="info", log_config=log_config())
 
 
 def _one_thread_per_request() -> None:

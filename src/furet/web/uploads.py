@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from furet.errors import InvalidInputError, PayloadTooLargeError
+from furet.media.images import pixel_count
 from furet.web.problems import problem
 
 #: Images accepted by one multipart request (as the Pl@ntNet API: up to 5 organs).
@@ -54,8 +55,11 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-async def read_images(files: list[UploadFile], max_bytes: int) -> list[bytes]:
-    """The bytes of 1 to :data:`MAX_IMAGES` uploaded files, each at most ``max_bytes``."""
+async def read_images(
+    files: list[UploadFile], max_bytes: int, max_pixels: int | None = None
+) -> list[bytes]:
+    """The bytes of 1 to :data:`MAX_IMAGES` uploaded files, each at most ``max_bytes``, with
+    at most ``max_pixels`` pixels all together (read from their headers, before decoding)."""
     if not files:
         raise InvalidInputError("send 1 to 5 images in the multipart field 'images'")
     if len(files) > MAX_IMAGES:
@@ -70,4 +74,11 @@ async def read_images(files: list[UploadFile], max_bytes: int) -> list[bytes]:
         if not data:
             raise InvalidInputError(f"{f.filename or 'upload'} is empty")
         out.append(data)
+    if max_pixels is not None:
+        total = sum(pixel_count(d) for d in out)
+        if total > max_pixels:
+            raise PayloadTooLargeError(
+                f"the images of this request have {total:,} pixels together, over the limit of "
+                f"{max_pixels:,} per request; send smaller images or fewer at once"
+            )
     return out

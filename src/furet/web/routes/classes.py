@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from furet.catalog.classes import NEGATIVE, POSITIVE
 from furet.catalog.schema import ClassRow
 from furet.domain.modes import get_mode
 from furet.errors import InvalidInputError, NotFoundError
@@ -21,7 +20,7 @@ from furet.services.learning import Learning, Marks, RoundSettings
 from furet.web.auth import Caller, CallerDep, ContextDep
 from furet.web.context import AppContext
 from furet.web.params import ClassId, ItemId, Seed
-from furet.web.render import item_urls, video_fields
+from furet.web.render import item_urls
 from furet.web.uploads import read_images
 
 router = APIRouter(prefix="/v1/classes", tags=["classes"])
@@ -83,13 +82,13 @@ def _learning(ctx: AppContext, who: Caller) -> Learning:
 
 
 def _summary(ctx: AppContext, learning: Learning, cls: ClassRow) -> dict[str, object]:
-    labels = learning.classes.current_labels(cls.class_id)
+    positives, negatives = learning.counts(cls)
     return {
         "class_id": cls.class_id,
         "name": cls.name,
         "collection": ctx.home.collection_by_id(cls.collection_id).name,
-        "positives": sum(1 for v in labels.values() if v == POSITIVE),
-        "negatives": sum(1 for v in labels.values() if v == NEGATIVE),
+        "positives": positives,
+        "negatives": negatives,
         "versions": learning.classes.version_count(cls.class_id),
         "visibility": cls.visibility,
     }
@@ -119,7 +118,9 @@ async def create_class_from_image(
     collection: Annotated[str, Form(min_length=1)],
 ) -> dict[str, object]:
     """A new class from an uploaded image ("Create class from this image")."""
-    (data,) = await read_images([image], ctx.settings.max_upload_bytes)
+    (data,) = await read_images(
+        [image], ctx.settings.max_upload_bytes, ctx.settings.max_request_pixels
+    )
 
     def run() -> dict[str, object]:
         learning = _learning(ctx, who)
@@ -144,6 +145,21 @@ def get_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> dict[str, o
     }
 
 
+class ClassPatch(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "oxeye daisy"}]})
+    name: str = Field(min_length=1, max_length=200)
+
+
+@router.patch("/{class_id}")
+def patch_class(
+    class_id: ClassId, body: ClassPatch, who: CallerDep, ctx: ContextDep
+) -> dict[str, object]:
+    """Rename the class (names are unique among the caller's classes: 409 otherwise)."""
+    learning = _learning(ctx, who)
+    cls = learning.rename(learning.get_by_id(class_id), body.name)
+    return _summary(ctx, learning, cls)
+
+
 @router.delete("/{class_id}", status_code=204)
 def delete_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> Response:
     """Delete the class, its labels and versions."""
@@ -160,13 +176,9 @@ def label(class_id: ClassId, body: Labels, who: CallerDep, ctx: ContextDep) -> J
     current = learning.label(
         cls, body.positive, body.negative, body.unlabel, spread_range=body.spread_range
     )
+    positives, negatives = learning.counts(cls, current)
     # A JSONResponse skips FastAPI's generic encoder (these two routes are the hot path).
-    return JSONResponse(
-        {
-            "positives": sum(1 for v in current.values() if v == POSITIVE),
-            "negatives": sum(1 for v in current.values() if v == NEGATIVE),
-        }
-    )
+    return JSONResponse({"positives": positives, "negatives": negatives})
 
 
 @router.post("/{class_id}/rounds")
@@ -199,13 +211,7 @@ def run_round(
     ctx.metrics.rounds.labels(result.mode).inc()
     ctx.metrics.round_seconds.observe(result.round_ms / 1e3)
     out = result.as_json()
-    page = []
-    for p in result.page:
-        entry = {k: v for k, v in p.as_json().items() if k not in ("kind", "video_time", "shot")}
-        page.append(
-            {**entry, **item_urls(p.item_id), **video_fields(p.kind, p.path, p.video_time, p.shot)}
-        )
-    out["page"] = page
+    out["page"] = [{**p.as_json(), **item_urls(p.item_id)} for p in result.page]
     return JSONResponse(out)
 
 

@@ -174,7 +174,7 @@ async def search_image(
 ) -> dict[str, object]:
     """Items similar to the uploaded images (their embeddings averaged); ``k`` in the query
     string or the form."""
-    data = await read_images(images, ctx.settings.max_upload_bytes)
+    data = await read_images(images, ctx.settings.max_upload_bytes, ctx.settings.max_request_pixels)
     k = k_form or k_query or 20
 
     def run() -> dict[str, object]:

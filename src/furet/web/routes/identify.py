@@ -94,7 +94,7 @@ async def identify(
 ) -> dict[str, object]:
     """Every class the caller may use, scored on the images (``x @ w + b``; probability =
     sigmoid), best first, each with its most similar images."""
-    data = await read_images(images, ctx.settings.max_upload_bytes)
+    data = await read_images(images, ctx.settings.max_upload_bytes, ctx.settings.max_request_pixels)
     return await run_in_threadpool(
         identify_images, ctx, who.account.name, data, collection, similar
     )
