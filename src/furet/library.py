@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import func, select
 
 from furet.catalog.database import open_catalog
 from furet.catalog.repository import Catalog
-from furet.catalog.schema import CollectionRow
+from furet.catalog.schema import ClassRow, CollectionRow, UserRow
 from furet.domain.classifier import GramCache
 from furet.embedders import create_embedder, get_spec, list_embedders
 from furet.embedders.base import Embedder
-from furet.errors import InvalidInputError, MediaError, NotFoundError
+from furet.errors import FuretError, InvalidInputError, MediaError, NotFoundError
 from furet.media.images import decode_bytes, decode_image
-from furet.services.ingest import Ingestor, IngestReport, ProgressFn
+from furet.services.ingest import Ingestor, IngestReport, ProgressFn, check_roots
 from furet.services.layout import CollectionLayout
 from furet.services.learning import Learning
 from furet.services.search import SearchHit, query_vector, search_matrix
@@ -80,12 +82,65 @@ class Furet:
         """Classes, labels and rounds of ``user`` (or of the account ``user_id``)."""
         return Learning(self, user, user_id=user_id)
 
+    def class_owners(self, name: str | None = None) -> dict[str, int]:
+        """User name -> how many classes (named ``name``, if given) that user owns; users
+        without one are left out. Tells the CLI's ``local`` user where the browser's are."""
+        q = (
+            select(UserRow.name, func.count(ClassRow.class_id))
+            .join(ClassRow, ClassRow.owner_id == UserRow.user_id)
+            .group_by(UserRow.name)
+            .order_by(UserRow.name)
+        )
+        if name is not None:
+            q = q.where(ClassRow.name == name)
+        with self.catalog.sessions() as s:
+            return {str(user): int(n) for user, n in s.execute(q)}
+
     def create_collection(self, name: str, model: str | None = None) -> Collection:
+        model = self._check_new_collection(name, model)
+        return self._cached(self.catalog.create_collection(name, model))
+
+    def _check_new_collection(self, name: str, model: str | None) -> str:
         if not name or "/" in name or name.strip() != name:
             raise InvalidInputError(f"invalid collection name {name!r}")
         model = model or self.settings.default_model
         get_spec(model)
-        return self._cached(self.catalog.create_collection(name, model))
+        return model
+
+    def ingest(
+        self,
+        name: str,
+        paths: list[Path] | list[str],
+        *,
+        model: str | None = None,
+        prune: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> IngestReport:
+        """Ingest ``paths`` into the collection ``name``, created on first use (``model``:
+        its embedder). A first ingest that fails creates nothing: the paths, the model, its
+        weights and the device are checked before the collection exists, and a run that
+        fails before committing any file takes the new collection away again."""
+        if self.catalog.find_collection(name) is not None:
+            return self.ensure_collection(name, model).ingest(paths, prune=prune, progress=progress)
+        model = self._check_new_collection(name, model)
+        check_roots([Path(p) for p in paths])
+        self.embedder(model)  # missing weights or a missing device fail here, not half-way
+        col = self.create_collection(name, model)
+        try:
+            return col.ingest(paths, prune=prune, progress=progress)
+        except BaseException:
+            self._drop_if_empty(col)
+            raise
+
+    def _drop_if_empty(self, col: Collection) -> None:
+        try:
+            dropped = self.catalog.drop_empty_collection(col.collection_id)
+        except Exception:
+            return  # the error that stopped the ingest is the one to report
+        if dropped:
+            self._collections.pop(col.collection_id, None)
+            # SQLite may give the id to the next collection: it must find no stale segment.
+            shutil.rmtree(col.layout.root, ignore_errors=True)
 
     def ensure_collection(self, name: str, model: str | None = None) -> Collection:
         row = self.catalog.find_collection(name)
@@ -179,19 +234,27 @@ class Collection:
         report = IngestReport(self.name, self.model)
         ingestor.run([Path(p) for p in paths], prune=prune, report=report, progress=progress)
         for space in self.spaces()[1:]:
-            self.add_space(space)  # new and changed items get a vector in every space
+            # New and changed items get a vector in every space. A space that cannot (its
+            # weights are missing, say) fails alone: the others and the report still count.
+            try:
+                self.add_space(space)
+            except FuretError as exc:
+                report.space_errors.append((space, str(exc)))
         self._cache.clear()
         return report
 
     def add_space(self, model: str, progress: ProgressFn | None = None) -> int:
         """Embed every item that has no vector in ``model``'s space yet (from the original
-        files, no re-ingestion); returns how many were embedded. Resumable like ingestion."""
+        files, no re-ingestion); returns how many were embedded. Resumable like ingestion.
+        The embedder (its weights) is loaded only when some item needs a vector."""
         s = self.home.settings
+        get_spec(model)
         done = reembed(
             self.home.catalog,
             self.layout,
             self.collection_id,
-            self.home.embedder(model),
+            model,
+            lambda: self.home.embedder(model),
             max_pixels=s.max_image_pixels,
             batch_size=s.batch_size,
             segment_items=s.segment_items,

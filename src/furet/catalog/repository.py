@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from furet.catalog.database import engine_of
 from furet.catalog.hot import HotStatement, hot_rows
 from furet.catalog.schema import (
+    ClassRow,
     CollectionRow,
     Counter,
     EmbeddingRow,
@@ -94,6 +95,22 @@ class Catalog:
             s.add(row)
             s.flush()
             return row
+
+    def drop_empty_collection(self, collection_id: int) -> bool:
+        """Delete a collection that holds no file and no class (a first ingest that failed);
+        returns whether it was deleted."""
+        with self.sessions.begin() as s:
+            for used in (
+                select(FileRow.file_id).where(FileRow.collection_id == collection_id),
+                select(ClassRow.class_id).where(ClassRow.collection_id == collection_id),
+            ):
+                if s.scalar(used.limit(1)) is not None:
+                    return False
+            row = s.get(CollectionRow, collection_id)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
 
     def find_collection(self, name: str) -> CollectionRow | None:
         with self.sessions() as s:

@@ -204,12 +204,11 @@ def _local_weights(model_path: Path | None) -> Path | None:
     if model_path is None:
         env = os.environ.get("FURET_LITE0_WEIGHTS")
         return Path(env) if env else None
-    if model_path.is_dir():
-        found = (
-            sorted((model_path / "lite0").glob("*.pth")) if (model_path / "lite0").is_dir() else []
-        )
-        return found[0] if found else None
-    return model_path
+    if model_path.is_file() or model_path.suffix in (".pth", ".pt"):
+        return model_path
+    # A model folder (``$FURET_MODEL_DIR``), possibly not made yet: lite0 need not be in it.
+    found = sorted((model_path / "lite0").glob("*.pth")) if (model_path / "lite0").is_dir() else []
+    return found[0] if found else None
 
 
 @register_embedder(SPEC)

@@ -58,6 +58,8 @@ class IngestReport:
     removed: int = 0
     items_added: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(space, reason)`` of each extra space that could not be brought up to date.
+    space_errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -69,23 +71,56 @@ def media_extensions() -> frozenset[str]:
     return IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
 
-def walk(paths: Iterable[Path]) -> list[Path]:
-    """Media files under ``paths`` (recursive, sorted, hidden entries skipped)."""
-    exts = media_extensions()
-    found: set[Path] = set()
+@dataclass
+class Scan:
+    """What a walk found: media files, and the folders it could not list (path -> reason)."""
+
+    files: list[Path]
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+def check_roots(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` made absolute; one that does not exist raises ``InvalidInputError``."""
+    roots = []
     for root in paths:
         root = root.expanduser().resolve()
         if not root.exists():
             raise InvalidInputError(f"{root} does not exist")
+        roots.append(root)
+    return roots
+
+
+def scan(paths: Iterable[Path]) -> Scan:
+    """Media files under ``paths`` (recursive, sorted, hidden entries skipped), and the folders
+    that could not be listed: they are reported, never skipped in silence."""
+    exts = media_extensions()
+    found: set[Path] = set()
+    unreadable: dict[str, str] = {}
+
+    def on_error(exc: OSError) -> None:
+        where = str(exc.filename) if exc.filename is not None else "?"
+        unreadable[where] = f"unreadable directory ({exc.strerror or exc})"
+
+    for root in check_roots(paths):
         if root.is_file():
             found.add(root)
             continue
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 if not name.startswith(".") and Path(name).suffix.lower() in exts:
                     found.add(Path(dirpath) / name)
-    return sorted(found)
+    return Scan(sorted(found), dict(sorted(unreadable.items())))
+
+
+def walk(paths: Iterable[Path]) -> list[Path]:
+    """Media files under ``paths`` (recursive, sorted, hidden entries skipped)."""
+    return scan(paths).files
+
+
+def _under(path: str, prefixes: Iterable[str]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or inside one of them (absolute paths)."""
+    return any(path == pre or path.startswith(pre.rstrip(os.sep) + os.sep) for pre in prefixes)
 
 
 def reconcile(catalog: Catalog, collection_id: int, model: str, store: SegmentStore) -> None:
@@ -215,7 +250,8 @@ class Ingestor:
         t0 = time.perf_counter()
         with self.layout.writer_lock():
             reconcile(self.catalog, self.collection_id, self.model, self.store)
-            files = walk(paths)
+            found = scan(paths)
+            files = found.files
             states = self.catalog.file_states(self.collection_id)
             report.scanned = len(files)
             todo: list[Path] = []
@@ -226,26 +262,58 @@ class Ingestor:
                     report.unchanged += 1
                 else:
                     todo.append(f)
+            self._record_unreadable(paths, found.unreadable, states, report)
             if prune:
-                self._prune(paths, files, states, report)
+                self._prune(paths, files, found.unreadable, states, report)
             self._ingest(todo, states, report, progress)
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _record_unreadable(
+        self,
+        roots: list[Path],
+        unreadable: dict[str, str],
+        states: dict[str, FileState],
+        report: IngestReport,
+    ) -> None:
+        """An error row per folder that could not be listed, as for an unreadable file; the
+        row of a folder listed again this time goes away."""
+        prefixes = [str(r.expanduser().resolve()) for r in roots]
+        healed = [
+            p
+            for p, st in states.items()
+            if st.status == "error"
+            and not st.item_ids
+            and p not in unreadable
+            and _under(p, prefixes)
+            and os.path.isdir(p)
+        ]
+        self.catalog.remove_files(self.collection_id, self.model, healed)
+        for p in healed:
+            del states[p]
+        if unreadable:
+            outcomes = [FileOutcome(p, 0, 0, (), reason) for p, reason in unreadable.items()]
+            self.catalog.commit_files(self.collection_id, self.model, None, outcomes)
+            report.failed.extend(unreadable.items())
 
     def _prune(
         self,
         roots: list[Path],
         files: list[Path],
+        unreadable: dict[str, str],
         states: dict[str, FileState],
         report: IngestReport,
     ) -> None:
         present = {str(f) for f in files}
         prefixes = [str(r.expanduser().resolve()) for r in roots]
+        # What lies in a folder that could not be listed is not known to be gone.
         gone = [
             p
             for p in states
             if p not in present
-            and any(p == pre or p.startswith(pre.rstrip(os.sep) + os.sep) for pre in prefixes)
+            and p not in unreadable
+            and _under(p, prefixes)
+            and not _under(p, unreadable)
         ]
         for seg_item in self.catalog.remove_files(self.collection_id, self.model, gone):
             self.store.tombstone(seg_item[1], [seg_item[0]])

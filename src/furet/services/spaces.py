@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 
 from furet.catalog.repository import Catalog, ItemInfo
+from furet.embedders import get_spec
 from furet.embedders.base import Embedder
 from furet.errors import FuretError
 from furet.media.images import decode_image
@@ -38,21 +39,30 @@ def reembed(
     catalog: Catalog,
     layout: CollectionLayout,
     collection_id: int,
-    embedder: Embedder,
+    space: str,
+    make_embedder: Callable[[], Embedder],
     *,
     max_pixels: int,
     batch_size: int = 32,
     segment_items: int = 256,
     progress: ProgressFn | None = None,
 ) -> int:
-    """Give every item of the collection a vector in ``embedder``'s space; returns the count."""
-    space = embedder.spec.name
-    store = SegmentStore(layout.space(space), embedder.spec.dim)
-    side = round(embedder.spec.input_size * 256 / 224)
+    """Give every item of the collection a vector in ``space``; returns the count.
+
+    ``make_embedder`` builds the space's embedder, called only when some item needs a vector:
+    a complete space needs no weights.
+    """
     done = 0
     with layout.writer_lock():
-        reconcile(catalog, collection_id, space, store)
         todo = catalog.items_without_space(collection_id, space)
+        # Weights first: a space whose embedder cannot load leaves no folder behind.
+        embedder = make_embedder() if todo else None
+        dim = embedder.spec.dim if embedder else get_spec(space).dim
+        store = SegmentStore(layout.space(space), dim)
+        reconcile(catalog, collection_id, space, store)
+        if embedder is None:
+            return 0
+        side = round(embedder.spec.input_size * 256 / 224)
         ids: list[int] = []
         pixels: list[np.ndarray] = []
         vectors: list[np.ndarray] = []
