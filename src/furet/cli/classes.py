@@ -3,20 +3,62 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from furet.cli.common import CollectionOpt, HomeOpt, JsonOpt, console, open_home, print_json
-from furet.errors import InvalidInputError
-from furet.services.learning import RoundSettings
+from furet.cli.common import (
+    CollectionOpt,
+    HomeOpt,
+    JsonOpt,
+    UserOpt,
+    console,
+    err_console,
+    open_home,
+    print_json,
+)
+from furet.errors import InvalidInputError, NotFoundError
+from furet.library import Furet
+from furet.services.learning import Learning, RoundSettings
 
-app = typer.Typer(help="Teach visual classes: create, label, run rounds.", no_args_is_help=True)
+app = typer.Typer(
+    help="Teach visual classes: create, label, run rounds. Classes belong to a user: the CLI "
+    "acts as 'local' unless --user NAME (or $FURET_USER) names another, such as the browser "
+    "account that made them.",
+    no_args_is_help=True,
+)
 
-UserOpt = Annotated[str, typer.Option("--user", help="Act as this user.")]
 NameArg = Annotated[str, typer.Argument(help="Class name.")]
+
+
+def _others(furet: Furet, user: str, name: str | None = None) -> dict[str, int]:
+    """The other users with a class (named ``name``), and how many each has."""
+    return {u: n for u, n in furet.class_owners(name).items() if u != user}
+
+
+def _listed(owners: dict[str, int]) -> str:
+    return ", ".join(f"{u} ({n})" for u, n in owners.items())
+
+
+@contextmanager
+def named_class(furet: Furet, learning: Learning, name: str, user: str) -> Iterator[None]:
+    """A class ``name`` the user does not have, but others do, says whose it is."""
+    try:
+        yield
+    except NotFoundError:
+        if any(c.name == name for c in learning.list_classes()):
+            raise  # the class was found: something else was not
+        others = _others(furet, user, name)
+        if not others:
+            raise
+        raise NotFoundError(
+            f"user {user!r} has no class named {name!r}; users with a class of that name: "
+            f"{', '.join(others)}. Act as one of them with --user, e.g. --user {next(iter(others))}"
+        ) from None
 
 
 @app.command("create")
@@ -65,7 +107,10 @@ def label(
     as_json: JsonOpt = False,
 ) -> None:
     """Mark items positive or negative (a later mark wins; the history keeps both)."""
-    labels = open_home(home).learning(user).label(name, positive, negative, unlabel, spread)
+    furet = open_home(home)
+    learning = furet.learning(user)
+    with named_class(furet, learning, name, user):
+        labels = learning.label(name, positive, negative, unlabel, spread)
     pos = sum(1 for v in labels.values() if v > 0)
     if as_json:
         print_json({"class": name, "positives": pos, "negatives": len(labels) - pos})
@@ -96,7 +141,10 @@ def round_(
     settings = RoundSettings(
         mode, page_size, discovery_rate, sampling_min, sampling_max, seed, temporal_range
     )
-    result = open_home(home).learning(user).round(name, settings)
+    furet = open_home(home)
+    learning = furet.learning(user)
+    with named_class(furet, learning, name, user):
+        result = learning.round(name, settings)
     if as_json:
         print_json(result.as_json())
         return
@@ -128,7 +176,10 @@ def show(
     name: NameArg, home: HomeOpt = None, user: UserOpt = "local", as_json: JsonOpt = False
 ) -> None:
     """Labels, versions and the spot-check estimate of a class."""
-    s = open_home(home).learning(user).show(name)
+    furet = open_home(home)
+    learning = furet.learning(user)
+    with named_class(furet, learning, name, user):
+        s = learning.show(name)
     if as_json:
         print_json(s.as_json())
         return
@@ -158,12 +209,21 @@ def show(
 
 @app.command("list")
 def list_(home: HomeOpt = None, user: UserOpt = "local", as_json: JsonOpt = False) -> None:
-    """My classes."""
-    learning = open_home(home).learning(user)
+    """The classes of a user (see --user)."""
+    furet = open_home(home)
+    learning = furet.learning(user)
     summaries = [learning.show(c.name) for c in learning.list_classes()]
     if as_json:
         print_json([s.as_json() for s in summaries])
         return
+    others = _others(furet, user) if not summaries else {}
+    if others:
+        err_console.print(
+            f"user {user!r} has no class; other users with classes: {_listed(others)}. "
+            f"List theirs with: furet class list --user NAME",
+            highlight=False,
+            soft_wrap=True,
+        )
     table = Table("name", "collection", "positives", "negatives", "versions")
     for s in summaries:
         table.add_row(
@@ -175,4 +235,7 @@ def list_(home: HomeOpt = None, user: UserOpt = "local", as_json: JsonOpt = Fals
 @app.command("export")
 def export(name: NameArg, home: HomeOpt = None, user: UserOpt = "local") -> None:
     """Labels and model of a class, as JSON."""
-    print_json(open_home(home).learning(user).export(name))
+    furet = open_home(home)
+    learning = furet.learning(user)
+    with named_class(furet, learning, name, user):
+        print_json(learning.export(name))

@@ -22,6 +22,15 @@ HomeOpt = Annotated[
 ]
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+UserOpt = Annotated[
+    str,
+    typer.Option(
+        "--user",
+        envvar="FURET_USER",
+        help="Whose classes: a user or browser account name. The CLI's own user is 'local'; "
+        "classes made in the browser belong to the account that made them.",
+    ),
+]
 
 
 class State:

@@ -23,6 +23,7 @@ from furet.cli.common import (
     CollectionOpt,
     HomeOpt,
     JsonOpt,
+    UserOpt,
     console,
     err_console,
     open_home,
@@ -77,8 +78,10 @@ def ingest(
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index the images under PATHS into a collection (incremental and resumable)."""
-    col = open_home(home).ensure_collection(collection, model)
+    """Index the images under PATHS into a collection (incremental and resumable).
+
+    The collection is created by its first ingest; one that fails creates nothing."""
+    furet = open_home(home)
     with Progress(
         TextColumn("[bold]ingest[/]"),
         BarColumn(),
@@ -96,9 +99,17 @@ def ingest(
             rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 else ""
             bar.update(task, completed=done, total=total, rate=rate)
 
-        report = col.ingest(paths, prune=prune, progress=progress)
+        report = furet.ingest(collection, paths, model=model, prune=prune, progress=progress)
     if as_json:
-        print_json({**report.__dict__, "failed": [list(f) for f in report.failed]})
+        print_json(
+            {
+                **report.__dict__,
+                "failed": [list(f) for f in report.failed],
+                "space_errors": [list(e) for e in report.space_errors],
+            }
+        )
+        if report.space_errors:
+            raise typer.Exit(1)
         return
     for path, reason in report.failed:
         err_console.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
@@ -112,6 +123,16 @@ def ingest(
     )
     if report.failed:
         console.print(f"list the failures with: furet errors --collection {collection}")
+    for space, reason in report.space_errors:
+        err_console.print(
+            f"[red]error:[/] space {space} was not updated: {reason}\n"
+            f"  once fixed, the next ingest (or: furet embed --collection {collection} "
+            f"--model {space}) embeds what it is missing",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if report.space_errors:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -295,12 +316,15 @@ def export_segments(
     threshold: Annotated[float, typer.Option(help="Score (logit) above which it fires.")] = 0.0,
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
     home: HomeOpt = None,
-    user: Annotated[str, typer.Option("--user", help="Act as this user.")] = "local",
+    user: UserOpt = "local",
 ) -> None:
     """Time-coded video segments where a class fires, merged across adjacent keyframes."""
     if fmt not in ("csv", "json"):
         raise FuretError("--format must be csv or json")
-    segs = open_home(home).learning(user).segments(class_name, collection, threshold)
+    furet = open_home(home)
+    learning = furet.learning(user)
+    with classes.named_class(furet, learning, class_name, user):
+        segs = learning.segments(class_name, collection, threshold)
     rows = [
         {
             "video": s.video,
