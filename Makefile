@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 IMAGES ?=
 HOME_DIR ?= demo-home
+HOST ?= 127.0.0.1
+PORT ?= 8000
 # A plain `torch` would pull a multi-GB CUDA build; 2.13.0 is the CPU build.
 TORCH := torch==2.13.0
 
@@ -21,7 +23,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/python scripts/demo.py --home $(HOME_DIR) $(if $(IMAGES),--images $(IMAGES),)
+	$(BIN)/python scripts/demo.py --home $(HOME_DIR) --host $(HOST) --port $(PORT) $(if $(IMAGES),--images $(IMAGES),)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -8,6 +8,9 @@ crops and flips so that similarity search has something to find.
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 import furet
-from furet.errors import FuretError
+from furet.catalog.accounts import AccountStore
+from furet.errors import FuretError, NotFoundError
 from furet.settings import Settings
 
-DEMO_PASSWORD = "demo-password"
+DEMO_USER = "demo"
+#: Where the demo account's generated password is kept (0600), beside the data it guards.
+CREDENTIALS = "demo-credentials.txt"
 PHOTOS = [
     "astronaut.png",
     "chelsea.png",
@@ -70,10 +76,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--home", type=Path, default=Path("demo-home"))
     ap.add_argument("--images", type=Path, default=None)
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--no-serve", action="store_true", help="stop after the search")
     args = ap.parse_args()
     console = Console()
+    if not args.no_serve and (taken := port_taken(args.host, args.port)):
+        console.print(
+            f"[red]error:[/] cannot listen on {args.host}:{args.port} ({taken}); choose another "
+            f"port: make demo PORT={args.port + 1} (or HOST=... for another address)"
+        )
+        return 1
     images = args.images or build_samples(args.home / "samples")
     name = "flowers" if args.images and "flowers" in str(args.images) else "demo"
     try:
@@ -102,25 +115,55 @@ def main() -> int:
         return 1
     if args.no_serve:
         return 0
-    return serve(args.home, args.port, console)
+    return serve(args.home, args.host, args.port, console)
 
 
-def serve(home: Path, port: int, console: Console) -> int:
-    """Create the demo account (once) and serve the UI until interrupted."""
-    cli = [sys.executable, "-m", "furet.cli.main", "--home", str(home)]
-    users = subprocess.run([*cli, "user", "list", "--json"], capture_output=True, text=True)
-    if '"demo"' not in users.stdout:
-        subprocess.run(
-            [*cli, "user", "add", "demo", "--admin", "--password", DEMO_PASSWORD],
-            check=True,
-            capture_output=True,
-        )
-    console.print(
-        f"\n[bold]furet serve[/] on http://127.0.0.1:{port}  (log in as demo / {DEMO_PASSWORD}; "
-        "Ctrl-C to stop)"
-    )
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None when it can."""
     try:
-        return subprocess.call([*cli, "serve", "--port", str(port)])
+        with socket.create_server((host, port)):
+            return None
+    except OSError as exc:
+        return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def ensure_demo_account(home: Path) -> tuple[str, bool]:
+    """The demo administrator's password, and whether it was made just now.
+
+    At the first start of a demo home a random password is generated, kept in
+    ``home/demo-credentials.txt`` (0600) and printed once; later starts reuse it."""
+    store = furet.open(home, Settings(home=home))
+    accounts = AccountStore(store.catalog.sessions)
+    path = home / CREDENTIALS
+    try:
+        account = accounts.find(DEMO_USER)
+    except NotFoundError:
+        account = None
+    if account is not None and path.is_file():
+        return path.read_text().split("\n")[1], False
+    password = secrets.token_urlsafe(12)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{DEMO_USER}\n{password}\n")
+    if account is None:
+        accounts.create_user(DEMO_USER, password, role="admin")
+    else:  # its password file was deleted: a new password
+        accounts.update_user(account.user_id, password=password)
+    return password, True
+
+
+def serve(home: Path, host: str, port: int, console: Console) -> int:
+    """Create the demo account (once) and serve the UI until interrupted."""
+    password, new = ensure_demo_account(home)
+    if new:
+        login = f"log in as {DEMO_USER} / [bold]{password}[/] (generated now, shown once)"
+    else:
+        login = f"log in as {DEMO_USER} with the password in {home / CREDENTIALS}"
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"\n[bold]furet serve[/] on http://{shown}:{port}  ({login}; Ctrl-C to stop)")
+    cli = [sys.executable, "-m", "furet.cli.main", "--home", str(home)]
+    try:
+        return subprocess.call([*cli, "serve", "--host", host, "--port", str(port)])
     except KeyboardInterrupt:
         return 0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
-from furet.catalog.database import open_catalog
+from furet.catalog.database import open_catalog, private_dir
 from furet.catalog.repository import Catalog
 from furet.catalog.schema import ClassRow, CollectionRow, UserRow
 from furet.domain.classifier import GramCache
@@ -48,7 +48,7 @@ class Furet:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.home)
         self.catalog = Catalog(open_catalog(settings.catalog_url()))
         self._collections: dict[int, Collection] = {}
 

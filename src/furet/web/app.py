@@ -16,6 +16,7 @@ from furet.catalog.accounts import AccountStore
 from furet.catalog.throttle import LoginThrottle
 from furet.catalog.web_sessions import WebSessions
 from furet.library import Furet
+from furet.media.pixel_budget import DECODE_BUDGET
 from furet.settings import Settings
 from furet.web import problems, quota
 from furet.web.auth import SESSION_COOKIE, session_secret
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The furet HTTP application over the data home of ``settings``."""
     settings = settings or Settings()
     home = furet.open(settings=settings)
+    DECODE_BUDGET.limit = settings.max_decode_pixels
     metrics = Metrics()
     accounts = AccountStore(home.catalog.sessions)
     ctx = AppContext(
