@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -66,30 +67,38 @@ class Api:
         return sorted((self.images / kind).glob("*.jpg"))[n].read_bytes()
 
 
-@pytest.fixture(scope="session")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """The app over ``flowers`` (15 daisies, 15 sunflowers), users root (admin), alice, bob."""
+def build_api(root: Path, **settings: Any) -> Api:
+    """The app over ``flowers`` (15 daisies, 15 sunflowers) in a new home under ``root``, users
+    root (admin), alice, bob with one key each; ``settings`` override the test settings."""
     source = need(FLOWERS) / "images"
-    root = tmp_path_factory.mktemp("api")
     images = root / "imgs"
     for kind in ("daisy", "sunflower"):
         (images / kind).mkdir(parents=True)
         for f in sorted((source / kind).glob("*.jpg"))[:PER_KIND]:
             shutil.copy(f, images / kind / f.name)
-    settings = Settings(
-        home=root / "home",
-        session_secret="test-secret-not-for-production",
-        max_upload_bytes=200_000,
-        max_image_pixels=1_500_000,
-        default_daily_quota=10_000,
-    )
-    furet.open(settings=settings).ensure_collection("flowers", "lite0").ingest([images])
-    api = Api(create_app(settings), settings, images)
+    values: dict[str, Any] = {
+        "home": root / "home",
+        "session_secret": "test-secret-not-for-production",
+        "max_upload_bytes": 200_000,
+        "max_image_pixels": 1_500_000,
+        "default_daily_quota": 10_000,
+        **settings,
+    }
+    config = Settings(**values)
+    furet.open(settings=config).ensure_collection("flowers", "lite0").ingest([images])
+    api = Api(create_app(config), config, images)
     api.accounts.create_user("root", PASSWORD, role="admin")
     api.accounts.create_user("alice", PASSWORD, groups=["ina"])
     api.accounts.create_user("bob", PASSWORD, groups=["mnhn"])
     for name in ("root", "alice", "bob"):
         _, api.keys[name] = api.accounts.create_key(api.accounts.find(name).user_id, "tests")
+    return api
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The app over ``flowers`` (15 daisies, 15 sunflowers), users root (admin), alice, bob."""
+    api = build_api(tmp_path_factory.mktemp("api"))
     yield api
     for c in api.clients:
         c.close()

@@ -33,6 +33,64 @@ TITLES = {
 }
 
 
+#: The body of every error answer (RFC 9457), as the OpenAPI schema declares it.
+PROBLEM_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "title": "Problem",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "what was invalid, one entry per error (422 only)",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "string"},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+#: When each problem is answered, as the OpenAPI schema says it.
+WHEN = {
+    400: "malformed request: the body is not valid JSON (UTF-8) or multipart form data",
+    401: "not authenticated: no or a wrong API key, no or an ended browser session",
+    403: "not allowed: the route is for administrators, or a browser session's unsafe request "
+    "failed the same-origin or CSRF token check",
+    404: "no such resource, or one the caller may not see",
+    409: "conflict: the name is already taken",
+    413: "the request body, an image or the decoded pixels are over their limit",
+    422: "invalid input: a parameter or body out of its schema, or an unreadable image",
+    429: "the daily quota is spent, or too many failed logins (see Retry-After)",
+    503: "the server is busy decoding images or a model is unavailable: retry later",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` for problem documents of ``statuses`` (``application/problem+json``).
+
+    Declared so that clients, and the schema-driven fuzz test, know every answer a route gives.
+    """
+    return {
+        status: {
+            "description": WHEN[status],
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+#: What any authenticated ``/v1`` route may answer besides its own results.
+PROBLEMS = problem_responses(400, 401, 403, 413, 422, 429)
+
+
 def problem(
     status: int,
     detail: str,

@@ -7,8 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from furet.web.auth import AdminDep, ContextDep
 from furet.web.params import Count, UserId
+from furet.web.problems import PROBLEMS, problem_responses
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=PROBLEMS)
 
 
 class NewUser(BaseModel):
@@ -54,7 +55,7 @@ def list_users(who: AdminDep, ctx: ContextDep) -> list[dict[str, object]]:
     return [a.as_json(ctx.settings.default_daily_quota) for a in ctx.accounts.list_users()]
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=problem_responses(409))
 def create_user(body: NewUser, who: AdminDep, ctx: ContextDep) -> dict[str, object]:
     """A new account (its groups are created if needed)."""
     account = ctx.accounts.create_user(
@@ -67,7 +68,7 @@ def create_user(body: NewUser, who: AdminDep, ctx: ContextDep) -> dict[str, obje
     return account.as_json(ctx.settings.default_daily_quota)
 
 
-@router.patch("/users/{user_id}")
+@router.patch("/users/{user_id}", responses=problem_responses(404, 409))
 def update_user(
     user_id: UserId, body: UserPatch, who: AdminDep, ctx: ContextDep
 ) -> dict[str, object]:
@@ -91,7 +92,7 @@ def list_groups(who: AdminDep, ctx: ContextDep) -> list[dict[str, object]]:
     return ctx.accounts.list_groups()
 
 
-@router.post("/groups", status_code=201)
+@router.post("/groups", status_code=201, responses=problem_responses(409))
 def create_group(body: NewGroup, who: AdminDep, ctx: ContextDep) -> dict[str, object]:
     """A new, empty group."""
     return ctx.accounts.create_group(body.name)

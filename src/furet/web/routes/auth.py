@@ -10,8 +10,9 @@ from furet.errors import TooManyAttemptsError
 from furet.web.auth import SESSION_TOKEN, Caller, CallerDep, ContextDep, UncountedDep
 from furet.web.context import AppContext
 from furet.web.params import KeyId
+from furet.web.problems import PROBLEMS, problem_responses
 
-router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEMS)
 
 
 class Login(BaseModel):
@@ -86,7 +87,7 @@ def get_quota(request: Request, who: UncountedDep) -> dict[str, int]:
     return state
 
 
-@router.post("/keys", status_code=201)
+@router.post("/keys", status_code=201, responses=problem_responses(409))
 def create_key(body: NewKey, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """A new API key; the secret ``key`` is in this response only, store it now."""
     limit = None if who.account.is_admin else ctx.settings.max_keys_per_member
@@ -100,7 +101,7 @@ def list_keys(who: UncountedDep, ctx: ContextDep) -> list[dict[str, object]]:
     return [k.as_json() for k in ctx.accounts.list_keys(who.account.user_id)]
 
 
-@router.delete("/keys/{key_id}", status_code=204)
+@router.delete("/keys/{key_id}", status_code=204, responses=problem_responses(404))
 def revoke_key(key_id: KeyId, who: CallerDep, ctx: ContextDep) -> Response:
     """Revoke one of the caller's keys; it gets 401 from then on."""
     ctx.accounts.revoke_key(who.account.user_id, key_id)

@@ -20,10 +20,11 @@ from furet.services.learning import Learning, Marks, RoundSettings
 from furet.web.auth import Caller, CallerDep, ContextDep
 from furet.web.context import AppContext
 from furet.web.params import ClassId, ItemId, Seed
+from furet.web.problems import PROBLEMS, problem_responses
 from furet.web.render import item_urls
 from furet.web.uploads import read_images
 
-router = APIRouter(prefix="/v1/classes", tags=["classes"])
+router = APIRouter(prefix="/v1/classes", tags=["classes"], responses=PROBLEMS)
 
 
 class NewClass(BaseModel):
@@ -101,7 +102,7 @@ def list_classes(who: CallerDep, ctx: ContextDep) -> list[dict[str, object]]:
     return [_summary(ctx, learning, c) for c in learning.list_classes()]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=problem_responses(404, 409))
 def create_class(body: NewClass, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """A new class whose first positives are ``item_ids`` of ``collection``."""
     learning = _learning(ctx, who)
@@ -109,7 +110,7 @@ def create_class(body: NewClass, who: CallerDep, ctx: ContextDep) -> dict[str, o
     return _summary(ctx, learning, cls)
 
 
-@router.post("/from-image", status_code=201)
+@router.post("/from-image", status_code=201, responses=problem_responses(404, 409, 503))
 async def create_class_from_image(
     who: CallerDep,
     ctx: ContextDep,
@@ -130,7 +131,7 @@ async def create_class_from_image(
     return await run_in_threadpool(run)
 
 
-@router.get("/{class_id}")
+@router.get("/{class_id}", responses=problem_responses(404))
 def get_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """The class summary with its versions and, after spot checks, a precision estimate."""
     learning = _learning(ctx, who)
@@ -150,7 +151,7 @@ class ClassPatch(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
-@router.patch("/{class_id}")
+@router.patch("/{class_id}", responses=problem_responses(404, 409))
 def patch_class(
     class_id: ClassId, body: ClassPatch, who: CallerDep, ctx: ContextDep
 ) -> dict[str, object]:
@@ -160,7 +161,7 @@ def patch_class(
     return _summary(ctx, learning, cls)
 
 
-@router.delete("/{class_id}", status_code=204)
+@router.delete("/{class_id}", status_code=204, responses=problem_responses(404))
 def delete_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> Response:
     """Delete the class, its labels and versions."""
     learning = _learning(ctx, who)
@@ -168,7 +169,7 @@ def delete_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> Response
     return Response(status_code=204)
 
 
-@router.post("/{class_id}/labels")
+@router.post("/{class_id}/labels", responses=problem_responses(404))
 def label(class_id: ClassId, body: Labels, who: CallerDep, ctx: ContextDep) -> JSONResponse:
     """Mark items positive or negative, or remove marks; the latest mark of an item wins."""
     learning = _learning(ctx, who)
@@ -181,7 +182,7 @@ def label(class_id: ClassId, body: Labels, who: CallerDep, ctx: ContextDep) -> J
     return JSONResponse({"positives": positives, "negatives": negatives})
 
 
-@router.post("/{class_id}/rounds")
+@router.post("/{class_id}/rounds", responses=problem_responses(404))
 def run_round(
     class_id: ClassId, body: RoundRequest, who: CallerDep, ctx: ContextDep
 ) -> JSONResponse:
@@ -215,7 +216,7 @@ def run_round(
     return JSONResponse(out)
 
 
-@router.get("/{class_id}/versions")
+@router.get("/{class_id}/versions", responses=problem_responses(404))
 def versions(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> list[object]:
     """Every trained version of the class (counts, cross-validated score, mode)."""
     learning = _learning(ctx, who)
@@ -224,7 +225,7 @@ def versions(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> list[object]
     return out
 
 
-@router.get("/{class_id}/export")
+@router.get("/{class_id}/export", responses=problem_responses(404))
 def export(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """Labels, their history and the latest model (weights and bias) as JSON."""
     learning = _learning(ctx, who)

@@ -19,10 +19,11 @@ from furet.services.search import pick_text_space, query_vector, search_matrix, 
 from furet.web.auth import CallerDep, ContextDep, UncountedDep
 from furet.web.context import AppContext
 from furet.web.params import Count, ItemId
+from furet.web.problems import PROBLEMS, problem_responses
 from furet.web.render import hit_json, item_json
 from furet.web.uploads import read_images
 
-router = APIRouter(prefix="/v1", tags=["collections"])
+router = APIRouter(prefix="/v1", tags=["collections"], responses=PROBLEMS)
 
 #: Weight of the negative examples in a search query (Rocchio's gamma over beta).
 NEGATIVE_WEIGHT = 0.5
@@ -94,7 +95,7 @@ def list_collections(who: CallerDep, ctx: ContextDep) -> list[dict[str, object]]
     return out
 
 
-@router.get("/collections/{name}/items")
+@router.get("/collections/{name}/items", responses=problem_responses(404))
 def list_items(
     name: str,
     who: CallerDep,
@@ -117,7 +118,9 @@ def _item(ctx: AppContext, item_id: int) -> tuple[Collection, ItemInfo]:
     return ctx.home.collection_by_id(collection_id), info
 
 
-@router.get("/items/{item_id}/thumbnail", response_class=FileResponse)
+@router.get(
+    "/items/{item_id}/thumbnail", response_class=FileResponse, responses=problem_responses(404)
+)
 def thumbnail(item_id: ItemId, who: UncountedDep, ctx: ContextDep) -> FileResponse:
     """The item's JPEG thumbnail."""
     col, _ = _item(ctx, item_id)
@@ -127,7 +130,9 @@ def thumbnail(item_id: ItemId, who: UncountedDep, ctx: ContextDep) -> FileRespon
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private"})
 
 
-@router.get("/items/{item_id}/original", response_class=FileResponse)
+@router.get(
+    "/items/{item_id}/original", response_class=FileResponse, responses=problem_responses(404)
+)
 def original(item_id: ItemId, who: UncountedDep, ctx: ContextDep) -> FileResponse:
     """The item's source file (the video, for a keyframe).
 
@@ -150,7 +155,7 @@ def original(item_id: ItemId, who: UncountedDep, ctx: ContextDep) -> FileRespons
     return FileResponse(real, filename=real.name, content_disposition_type="inline")
 
 
-@router.post("/collections/{name}/search")
+@router.post("/collections/{name}/search", responses=problem_responses(404))
 def search_items(name: str, body: ItemSearch, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """Items similar to ``item_ids`` and unlike ``negative_item_ids`` (Rocchio query)."""
     col = ctx.home.collection(name)
@@ -162,7 +167,7 @@ def search_items(name: str, body: ItemSearch, who: CallerDep, ctx: ContextDep) -
     return _hits(ctx, col, query, body.k, exclude, body.temporal_range)
 
 
-@router.post("/collections/{name}/search/image")
+@router.post("/collections/{name}/search/image", responses=problem_responses(404, 503))
 async def search_image(
     name: str,
     who: CallerDep,
@@ -185,7 +190,7 @@ async def search_image(
     return await run_in_threadpool(run)
 
 
-@router.post("/collections/{name}/search/text")
+@router.post("/collections/{name}/search/text", responses=problem_responses(404, 503))
 def search_text(name: str, body: TextSearch, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """Items matching a text, in ``space`` or the collection's first space with a text tower
     (clip, mclip: add one with ``furet embed``)."""

@@ -15,10 +15,11 @@ from furet.library import Collection
 from furet.services.search import query_vector, search_matrix
 from furet.web.auth import CallerDep, ContextDep
 from furet.web.context import AppContext
+from furet.web.problems import PROBLEMS, problem_responses
 from furet.web.render import hit_json
 from furet.web.uploads import read_images
 
-router = APIRouter(prefix="/v1", tags=["identify"])
+router = APIRouter(prefix="/v1", tags=["identify"], responses=PROBLEMS)
 
 
 def _similar(
@@ -84,7 +85,7 @@ def identify_images(
     return {"results": results, "untrained_classes": skipped}
 
 
-@router.post("/identify")
+@router.post("/identify", responses=problem_responses(404, 503))
 async def identify(
     who: CallerDep,
     ctx: ContextDep,
