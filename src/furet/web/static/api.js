@@ -103,6 +103,16 @@ export function toast(message, kind = "error") {
   setTimeout(() => el.remove(), kind === "error" ? 8000 : 3000);
 }
 
+/** The error toasts on screen now. */
+export function errorToasts() {
+  return toastBox ? [...toastBox.querySelectorAll(".toast-error")] : [];
+}
+
+/** Take `toasts` (default: every error toast) off the screen: a later action succeeded. */
+export function dismissErrors(toasts = errorToasts()) {
+  for (const el of toasts) el.remove();
+}
+
 /** Report a failed call in a toast (the page never goes blank). */
 export function showError(err) {
   if (err instanceof ApiError && err.status === 401) return; // the login form says it
@@ -110,7 +120,11 @@ export function showError(err) {
   toast(err instanceof ApiError ? err.detail : String(err.message || err));
 }
 
-/** Tiny element builder: h("button", {class: "x", onclick: fn}, "text", child). */
+/**
+ * Tiny element builder: h("button", {class: "x", onclick: fn}, "text", child).
+ * `style` takes an object of CSSOM properties ({width: "40%"}): the Content-Security-Policy
+ * refuses style attributes, not styles set from script.
+ */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -119,6 +133,10 @@ export function h(tag, attrs = {}, ...children) {
     else if (k === "class") el.className = v;
     else if (k === "testid") el.dataset.testid = v;
     else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "style") {
+      if (typeof v === "string") throw new TypeError("h(): style must be an object (CSP)");
+      Object.assign(el.style, v);
+    }
     else el.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) {
