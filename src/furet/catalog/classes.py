@@ -54,6 +54,8 @@ class ClassVersion:
     weights: np.ndarray  # (dim,) float32
     bias: float
     params: dict[str, object]
+    #: The user whose round trained it (None: made before versions recorded it).
+    created_by: int | None = None
 
 
 def foreign_key_failed(exc: Exception) -> bool:
@@ -97,8 +99,8 @@ _CURRENT_LABELS = HotStatement(
     "(SELECT max(label_id) FROM labels WHERE class_id = :c GROUP BY item_id)"
 )
 _CLASS_BY_ID = text(
-    "SELECT class_id, owner_id, collection_id, name, space, visibility, created_at "
-    "FROM classes WHERE class_id = :c"
+    "SELECT class_id, owner_id, collection_id, name, space, visibility, created_at, "
+    "public_right, origin_class_id, origin FROM classes WHERE class_id = :c"
 ).columns(created_at=DateTime(timezone=True))
 _EXAMPLE_VECTORS = text("SELECT vector FROM class_examples WHERE class_id = :c")
 _CLASS_EXISTS = text("SELECT 1 FROM classes WHERE class_id = :c")
@@ -120,9 +122,10 @@ _INSERT_LABEL = HotStatement(
 # The next number is read by the insert itself, under the database's write lock.
 _INSERT_VERSION = HotStatement(
     "INSERT INTO class_versions "
-    "(class_id, version, created_at, n_pos, n_neg, n_weak, cv_score, weights, bias, params) "
+    "(class_id, version, created_at, n_pos, n_neg, n_weak, cv_score, weights, bias, params, "
+    "created_by) "
     "SELECT :c, coalesce(max(version), 0) + 1, :created_at, :n_pos, :n_neg, :n_weak, :cv, "
-    ":weights, :bias, :params FROM class_versions WHERE class_id = :c RETURNING version",
+    ":weights, :bias, :params, :by FROM class_versions WHERE class_id = :c RETURNING version",
     dates=("created_at",),
 )
 
@@ -378,7 +381,9 @@ class ClassCatalog:
         weights: np.ndarray,
         bias: float,
         params: dict[str, object],
+        created_by: int | None = None,
     ) -> int:
+        """Append the class's next version; ``created_by``: the user whose round trained it."""
         params_row = {
             "c": class_id,
             "created_at": utcnow(),
@@ -389,6 +394,7 @@ class ClassCatalog:
             "weights": np.asarray(weights, np.float32).tobytes(),
             "bias": float(bias),
             "params": json.dumps(params),
+            "by": created_by,
         }
 
         def write(c: Connection) -> int:
@@ -436,4 +442,5 @@ def _version(r: ClassVersionRow, with_weights: bool) -> ClassVersion:
         w,
         r.bias,
         json.loads(r.params),
+        r.created_by,
     )

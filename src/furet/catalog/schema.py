@@ -132,8 +132,17 @@ class ClassRow(Base):
     )
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     space: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: 'private', 'groups' or 'public', for display: follows ``public_right`` and the shares.
     visibility: Mapped[str] = mapped_column(String(16), nullable=False, default="private")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Sharing (0005). What every user may do with the class: None (nothing), 'read' or 'edit'.
+    public_right: Mapped[str | None] = mapped_column(String(8), nullable=True, default=None)
+    #: The class this one was forked from (None once that one is deleted) ...
+    origin_class_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classes.class_id", ondelete="SET NULL"), nullable=True, default=None
+    )
+    #: ... and its "owner/name" at the time, which outlives it.
+    origin: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
 
 
 class LabelRow(Base):
@@ -186,10 +195,12 @@ class ClassVersionRow(Base):
     weights: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32 (dim,)
     bias: Mapped[float] = mapped_column(Float, nullable=False)
     params: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    #: The user whose round trained it (None for versions made before 0005).
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.user_id"), nullable=True)
 
 
 class GroupRow(Base):
-    """A group of users (an institution); classes will be shareable with one."""
+    """A group of users (an institution); classes are shared with groups (``class_shares``)."""
 
     __tablename__ = "groups"
     group_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -205,6 +216,26 @@ class MembershipRow(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class ClassShareRow(Base):
+    """A class granted to a group: its members may ``read`` it or ``edit`` it (label, rounds)."""
+
+    __tablename__ = "class_shares"
+    class_id: Mapped[int] = mapped_column(
+        ForeignKey("classes.class_id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.group_id", ondelete="CASCADE"), primary_key=True
+    )
+    access: Mapped[str] = mapped_column(String(8), nullable=False)  # read | edit
+    granted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    granted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+Index("ix_class_shares_group", ClassShareRow.group_id)
 
 
 class ApiKeyRow(Base):
