@@ -23,8 +23,9 @@ from furet.domain.classifier import (
 from furet.domain.metrics import Estimate
 from furet.domain.modes import ModeSettings, get_mode, precision_estimate, select_page
 from furet.domain.temporal import KeyframeRef, Segment, merge_segments, spread_to_shot
-from furet.errors import InvalidInputError, NotFoundError
+from furet.errors import InvalidInputError
 from furet.services.search import FOLD_OVERFETCH, fold_hits, hit_of
+from furet.services.sharing import Right, Sharing
 from furet.vectors.exact import ExactIndex, rows_float32
 
 if TYPE_CHECKING:
@@ -170,11 +171,31 @@ def cv_still_fresh(state: RoundState) -> bool:
 class Learning:
     """Use cases of the classes of one user (the CLI acts as user ``local``)."""
 
-    def __init__(self, home: Furet, user: str = "local", *, user_id: int | None = None):
-        """``user_id``: an authenticated account's id (skips looking ``user`` up)."""
+    def __init__(
+        self,
+        home: Furet,
+        user: str = "local",
+        *,
+        user_id: int | None = None,
+        is_admin: bool | None = None,
+    ):
+        """``user_id``: an authenticated account's id (skips looking ``user`` up);
+        ``is_admin``: whether it is an administrator (None: as the catalog says)."""
         self.home = home
         self.classes = ClassCatalog(home.catalog.sessions)
         self.user_id = user_id if user_id is not None else self.classes.ensure_user(user)
+        self._is_admin = is_admin
+        self._sharing: Sharing | None = None
+
+    @property
+    def sharing(self) -> Sharing:
+        """What this user may see and do with every class (``services.sharing``)."""
+        if self._sharing is None:
+            if self._is_admin is None:
+                self._sharing = Sharing.of(self.home, self.user_id)
+            else:
+                self._sharing = Sharing(self.home, self.user_id, is_admin=self._is_admin)
+        return self._sharing
 
     # -- classes -----------------------------------------------------------------------------
 
@@ -206,18 +227,13 @@ class Learning:
             return name
         return self.classes.get_class(self.user_id, name)
 
-    def get_by_id(self, class_id: int) -> ClassRow:
-        """The class ``class_id`` if this user owns it; anyone else's is 'not found'."""
-        try:
-            row = self.classes.get_class_by_id(class_id)
-        except NotFoundError:
-            row = None
-        if row is None or row.owner_id != self.user_id:
-            # Same answer for "absent" and "not yours": ids of private classes do not leak.
-            raise NotFoundError(f"you have no class {class_id}; list yours with GET /v1/classes")
-        return row
+    def get_by_id(self, class_id: int, need: Right = "own") -> ClassRow:
+        """The class ``class_id`` if this user's right on it allows ``need`` (``read``,
+        ``edit`` or ``own``): see :meth:`Sharing.require` (404 for a class they may not see,
+        as for an absent one; 403 for too weak a right)."""
+        return self.sharing.require(class_id, need)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str | ClassRow) -> None:
         """Delete a class with its labels, examples and versions."""
         self.classes.delete_class(self.get(name).class_id)
 
@@ -421,6 +437,7 @@ class Learning:
             weights=model.w,
             bias=model.b,
             params=params,
+            created_by=self.user_id,
         )
         return RoundResult(
             cls.name,
@@ -494,11 +511,13 @@ class Learning:
         truth = np.array([labels[i] == POSITIVE for i in marked])
         return precision_estimate(said, said != truth), len(marked)
 
-    def show(self, name: str) -> ClassSummary:
+    def show(self, name: str | ClassRow) -> ClassSummary:
         cls = self.get(name)
         labels = self.classes.current_labels(cls.class_id)
         sources, _ = self.classes.examples(cls.class_id, 1)
         precision, checked = self.spot_check(cls)
+        listed = self.classes.versions(cls.class_id)
+        makers = self.sharing.store.user_names(v.created_by for v in listed if v.created_by)
         versions = [
             {
                 "version": v.version,
@@ -508,8 +527,9 @@ class Learning:
                 "n_weak": v.n_weak,
                 "cv_score": v.cv_score,
                 "mode": v.params.get("mode"),
+                "created_by": makers.get(v.created_by) if v.created_by else None,
             }
-            for v in self.classes.versions(cls.class_id)
+            for v in listed
         ]
         return ClassSummary(
             cls.name,
@@ -525,15 +545,18 @@ class Learning:
             checked,
         )
 
-    def export(self, name: str) -> dict[str, object]:
+    def export(self, name: str | ClassRow) -> dict[str, object]:
         """Labels (current and history) and the latest model, as plain JSON data."""
         cls = self.get(name)
         col = self._collection(cls)
         labels = self.classes.current_labels(cls.class_id)
         infos = self.home.catalog.item_infos(labels)
         latest = self.classes.latest_version(cls.class_id)
+        history = self.classes.label_history(cls.class_id)
+        users = self.sharing.store.user_names(h.user_id for h in history)
         return {
-            "class": self.show(name).as_json(),
+            "class": self.show(cls).as_json(),
+            "origin": cls.origin,
             "labels": [
                 {
                     "item_id": i,
@@ -547,9 +570,10 @@ class Learning:
                     "item_id": h.item_id,
                     "value": h.value,
                     "user_id": h.user_id,
+                    "user": users[h.user_id],
                     "at": h.created_at.isoformat(),
                 }
-                for h in self.classes.label_history(cls.class_id)
+                for h in history
             ],
             "model": None
             if latest is None
