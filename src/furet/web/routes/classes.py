@@ -1,22 +1,27 @@
-"""Classes of the caller: create, label, rounds, versions, export, delete.
+"""Classes the caller may see: create, list, label, rounds, versions, export, rename, delete.
 
-Classes are private to their owner: another user's class id answers 404, exactly as an absent
-one, so private ids do not leak. Every route runs in the threadpool (rounds scan the collection).
+Every route checks the caller's right on the class (``services.sharing``): ``read`` to see it,
+its versions and its export; ``edit`` to label it and run its rounds; ``own`` (owner or
+administrator) to rename or delete it. A class the caller may not see answers 404, exactly as
+an absent one, so private ids do not leak; one seen with too weak a right answers 403. Every
+route runs in the threadpool (rounds scan the collection).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from furet.catalog.schema import ClassRow
+from furet.catalog.sharing import ClassCounts
 from furet.domain.modes import get_mode
 from furet.errors import InvalidInputError, NotFoundError
 from furet.services.learning import Learning, Marks, RoundSettings
+from furet.services.sharing import Scope, VisibleClass
 from furet.web.auth import Caller, CallerDep, ContextDep
 from furet.web.context import AppContext
 from furet.web.params import ClassId, ItemId, Seed
@@ -78,36 +83,60 @@ class RoundRequest(BaseModel):
     labels: Labels | None = None
 
 
-def _learning(ctx: AppContext, who: Caller) -> Learning:
-    return ctx.home.learning(who.account.name, user_id=who.account.user_id)
+def learning_of(ctx: AppContext, who: Caller) -> Learning:
+    """The caller's use cases, with their rights (an administrator's included)."""
+    return Learning(
+        ctx.home, who.account.name, user_id=who.account.user_id, is_admin=who.account.is_admin
+    )
 
 
-def _summary(ctx: AppContext, learning: Learning, cls: ClassRow) -> dict[str, object]:
-    positives, negatives = learning.counts(cls)
+def class_json(ctx: AppContext, shown: VisibleClass, counts: ClassCounts) -> dict[str, object]:
+    """A class as every class route shows it: counts, and the caller's right with who else
+    sees it (``right``, ``owner``, ``visibility``, ``groups``, ``public``, ``origin``)."""
+    cls = shown.row
     return {
         "class_id": cls.class_id,
         "name": cls.name,
         "collection": ctx.home.collection_by_id(cls.collection_id).name,
-        "positives": positives,
-        "negatives": negatives,
-        "versions": learning.classes.version_count(cls.class_id),
-        "visibility": cls.visibility,
+        "positives": counts.positives,
+        "negatives": counts.negatives,
+        "versions": counts.versions,
+        **shown.as_json(),
     }
 
 
+def summary(ctx: AppContext, learning: Learning, cls: ClassRow | int) -> dict[str, object]:
+    """The summary of one class the caller may see (as listed by ``GET /v1/classes``)."""
+    shown = learning.sharing.describe(cls if isinstance(cls, int) else cls.class_id)
+    return class_json(ctx, shown, learning.sharing.counts([shown])[shown.class_id])
+
+
 @router.get("")
-def list_classes(who: CallerDep, ctx: ContextDep) -> list[dict[str, object]]:
-    """The caller's classes."""
-    learning = _learning(ctx, who)
-    return [_summary(ctx, learning, c) for c in learning.list_classes()]
+def list_classes(
+    who: CallerDep,
+    ctx: ContextDep,
+    scope: Annotated[
+        Scope,
+        Query(
+            description="mine: the caller's; shared: others' shared with the caller's groups; "
+            "public: others' public ones; all: every class the caller may see"
+        ),
+    ] = "all",
+) -> list[dict[str, object]]:
+    """Every class the caller may see (theirs first), each with the caller's ``right``
+    (read, edit or own), its ``owner``, ``visibility``, ``groups`` and ``public`` right."""
+    sharing = learning_of(ctx, who).sharing
+    shown = sharing.visible(scope=scope)
+    counts = sharing.counts(shown)
+    return [class_json(ctx, c, counts[c.class_id]) for c in shown]
 
 
 @router.post("", status_code=201, responses=problem_responses(404, 409))
 def create_class(body: NewClass, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """A new class whose first positives are ``item_ids`` of ``collection``."""
-    learning = _learning(ctx, who)
+    learning = learning_of(ctx, who)
     cls = learning.create(body.name, body.collection, from_items=body.item_ids)
-    return _summary(ctx, learning, cls)
+    return summary(ctx, learning, cls)
 
 
 @router.post("/from-image", status_code=201, responses=problem_responses(404, 409, 503))
@@ -124,9 +153,9 @@ async def create_class_from_image(
     )
 
     def run() -> dict[str, object]:
-        learning = _learning(ctx, who)
+        learning = learning_of(ctx, who)
         cls = learning.create(name, collection, from_image=data)
-        return _summary(ctx, learning, cls)
+        return summary(ctx, learning, cls)
 
     return await run_in_threadpool(run)
 
@@ -134,11 +163,11 @@ async def create_class_from_image(
 @router.get("/{class_id}", responses=problem_responses(404))
 def get_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """The class summary with its versions and, after spot checks, a precision estimate."""
-    learning = _learning(ctx, who)
-    cls = learning.get_by_id(class_id)
-    shown = learning.show(cls.name).as_json()
+    learning = learning_of(ctx, who)
+    visible = learning.sharing.describe(class_id, "read")
+    shown = learning.show(visible.row).as_json()
     return {
-        **_summary(ctx, learning, cls),
+        **class_json(ctx, visible, learning.sharing.counts([visible])[class_id]),
         "versions": shown["versions"],
         "precision": shown["precision"],
         "spot_checked": shown["spot_checked"],
@@ -155,25 +184,26 @@ class ClassPatch(BaseModel):
 def patch_class(
     class_id: ClassId, body: ClassPatch, who: CallerDep, ctx: ContextDep
 ) -> dict[str, object]:
-    """Rename the class (names are unique among the caller's classes: 409 otherwise)."""
-    learning = _learning(ctx, who)
-    cls = learning.rename(learning.get_by_id(class_id), body.name)
-    return _summary(ctx, learning, cls)
+    """Rename the class (owner or administrator; names are unique among the owner's classes:
+    409 otherwise)."""
+    learning = learning_of(ctx, who)
+    cls = learning.rename(learning.get_by_id(class_id, "own"), body.name)
+    return summary(ctx, learning, cls)
 
 
 @router.delete("/{class_id}", status_code=204, responses=problem_responses(404))
 def delete_class(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> Response:
-    """Delete the class, its labels and versions."""
-    learning = _learning(ctx, who)
-    learning.delete(learning.get_by_id(class_id).name)
+    """Delete the class, its labels and versions (owner or administrator)."""
+    learning = learning_of(ctx, who)
+    learning.delete(learning.get_by_id(class_id, "own"))
     return Response(status_code=204)
 
 
 @router.post("/{class_id}/labels", responses=problem_responses(404))
 def label(class_id: ClassId, body: Labels, who: CallerDep, ctx: ContextDep) -> JSONResponse:
     """Mark items positive or negative, or remove marks; the latest mark of an item wins."""
-    learning = _learning(ctx, who)
-    cls = learning.get_by_id(class_id)
+    learning = learning_of(ctx, who)
+    cls = learning.get_by_id(class_id, "edit")
     current = learning.label(
         cls, body.positive, body.negative, body.unlabel, spread_range=body.spread_range
     )
@@ -194,8 +224,8 @@ def run_round(
         get_mode(body.mode)
     except NotFoundError as exc:  # a bad field of the request, not a missing resource
         raise InvalidInputError(str(exc)) from None
-    learning = _learning(ctx, who)
-    cls = learning.get_by_id(class_id)
+    learning = learning_of(ctx, who)
+    cls = learning.get_by_id(class_id, "edit")
     m = body.labels
     if m is not None and (m.positive or m.negative or m.unlabel):
         learning.mark(cls, Marks(m.positive, m.negative, m.unlabel, m.spread_range))
@@ -219,8 +249,8 @@ def run_round(
 @router.get("/{class_id}/versions", responses=problem_responses(404))
 def versions(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> list[object]:
     """Every trained version of the class (counts, cross-validated score, mode)."""
-    learning = _learning(ctx, who)
-    shown = learning.show(learning.get_by_id(class_id).name).as_json()
+    learning = learning_of(ctx, who)
+    shown = learning.show(learning.get_by_id(class_id, "read")).as_json()
     out: list[object] = shown["versions"]  # type: ignore[assignment]
     return out
 
@@ -228,5 +258,5 @@ def versions(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> list[object]
 @router.get("/{class_id}/export", responses=problem_responses(404))
 def export(class_id: ClassId, who: CallerDep, ctx: ContextDep) -> dict[str, object]:
     """Labels, their history and the latest model (weights and bias) as JSON."""
-    learning = _learning(ctx, who)
-    return learning.export(learning.get_by_id(class_id).name)
+    learning = learning_of(ctx, who)
+    return learning.export(learning.get_by_id(class_id, "read"))

@@ -1,5 +1,6 @@
-"""Identification, as the Pl@ntNet API: POST images, get the caller's classes ranked by score,
-each with the images of the class most similar to the query."""
+"""Identification, as the Pl@ntNet API: POST images, get every class the caller may read (theirs,
+those shared with their groups, public ones) ranked by score, each with its owner, the caller's
+right on it, and the images of the class most similar to the query."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from furet.catalog.classes import POSITIVE
 from furet.errors import NotFoundError
 from furet.library import Collection
 from furet.services.search import query_vector, search_matrix
+from furet.services.sharing import Scope, Sharing
 from furet.web.auth import CallerDep, ContextDep
 from furet.web.context import AppContext
 from furet.web.problems import PROBLEMS, problem_responses
@@ -42,19 +44,24 @@ def _similar(
 
 
 def identify_images(
-    ctx: AppContext, user: str, images: list[bytes], collection: str | None, similar: int
+    ctx: AppContext,
+    sharing: Sharing,
+    images: list[bytes],
+    collection: str | None,
+    similar: int,
+    scope: Scope = "all",
 ) -> dict[str, object]:
-    """Score every class of ``user`` (on ``collection`` if given) by its latest version."""
-    learning = ctx.home.learning(user)
-    classes = learning.list_classes()
-    if collection is not None:
-        wanted = ctx.home.collection(collection).collection_id
-        classes = [c for c in classes if c.collection_id == wanted]
+    """Score every class the caller of ``sharing`` may read (on ``collection`` if given, in
+    ``scope``) by its latest version."""
+    wanted = ctx.home.collection(collection).collection_id if collection is not None else None
+    readable = sharing.visible(wanted, scope=scope)
+    catalog = sharing.classes
     queries: dict[int, np.ndarray] = {}  # collection id -> query vector
     results = []
     skipped = 0
-    for cls in classes:
-        version = learning.classes.latest_version(cls.class_id)
+    for shown in readable:
+        cls = shown.row
+        version = catalog.latest_version(cls.class_id)
         if version is None:
             skipped += 1  # never trained: no model to score with yet
             continue
@@ -68,13 +75,16 @@ def identify_images(
             )
         query = queries[cls.collection_id]
         score = float(query @ version.weights + version.bias)
-        labels = learning.classes.current_labels(cls.class_id)
+        labels = catalog.current_labels(cls.class_id)
         positives = [i for i, v in labels.items() if v == POSITIVE]
         results.append(
             {
                 "class_id": cls.class_id,
                 "name": cls.name,
                 "collection": col.name,
+                "owner": shown.owner,
+                "right": shown.right,
+                "visibility": cls.visibility,
                 "version": version.version,
                 "score": round(score, 6),
                 "probability": round(float(1 / (1 + np.exp(-score))), 6),
@@ -92,10 +102,14 @@ async def identify(
     images: Annotated[list[UploadFile], File(description="1 to 5 images of one subject")],
     collection: Annotated[str | None, Query(description="only classes of this collection")] = None,
     similar: Annotated[int, Query(ge=0, le=20, description="similar images per class")] = 3,
+    scope: Annotated[
+        Scope,
+        Query(description="the caller's classes, shared ones, public ones, or all (default)"),
+    ] = "all",
 ) -> dict[str, object]:
-    """Every class the caller may use, scored on the images (``x @ w + b``; probability =
-    sigmoid), best first, each with its most similar images."""
+    """Every class the caller may read (theirs, shared with their groups, public), scored on
+    the images (``x @ w + b``; probability = sigmoid), best first, each with its ``owner``,
+    the caller's ``right`` and its most similar images."""
     data = await read_images(images, ctx.settings.max_upload_bytes, ctx.settings.max_request_pixels)
-    return await run_in_threadpool(
-        identify_images, ctx, who.account.name, data, collection, similar
-    )
+    sharing = Sharing(ctx.home, who.account.user_id, is_admin=who.account.is_admin)
+    return await run_in_threadpool(identify_images, ctx, sharing, data, collection, similar, scope)
