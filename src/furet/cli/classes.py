@@ -6,11 +6,12 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.table import Table
 
+from furet.catalog.schema import ClassRow
 from furet.cli.common import (
     CollectionOpt,
     HomeOpt,
@@ -24,15 +25,42 @@ from furet.cli.common import (
 from furet.errors import InvalidInputError, NotFoundError
 from furet.library import Furet
 from furet.services.learning import Learning, RoundSettings
+from furet.services.sharing import SCOPES, Right, Scope, VisibleClass
 
 app = typer.Typer(
-    help="Teach visual classes: create, label, run rounds. Classes belong to a user: the CLI "
-    "acts as 'local' unless --user NAME (or $FURET_USER) names another, such as the browser "
-    "account that made them.",
+    help="Teach visual classes: create, label, run rounds, share, fork. Classes belong to a "
+    "user: the CLI acts as 'local' unless --user NAME (or $FURET_USER) names another, such as "
+    "the browser account that made them. A class of another user that is shared with you (or "
+    "public) is named OWNER/NAME or by its id.",
     no_args_is_help=True,
 )
 
-NameArg = Annotated[str, typer.Argument(help="Class name.")]
+NameArg = Annotated[str, typer.Argument(help="Class name (or OWNER/NAME, or id, if shared).")]
+
+
+def resolve(furet: Furet, learning: Learning, ref: str, need: Right) -> ClassRow:
+    """The class ``ref`` names for this user: one of theirs by name, else OWNER/NAME or an id
+    of a class they may see, with the right ``need`` (see ``services.sharing``)."""
+    try:
+        return learning.get(ref)
+    except NotFoundError:
+        owner, slash, name = ref.partition("/")
+        if ref.isdigit():
+            return learning.get_by_id(int(ref), need)
+        if not (slash and owner and name):
+            raise
+    unseen = NotFoundError(
+        f"no class {ref!r} that user {learning.sharing.store.user_name(learning.user_id)!r} "
+        "may see; list them with: furet class list"
+    )
+    try:
+        row = learning.classes.get_class(learning.sharing.store.user_id(owner), name)
+    except NotFoundError:
+        raise unseen from None
+    try:
+        return learning.get_by_id(row.class_id, need)
+    except NotFoundError:
+        raise unseen from None
 
 
 def _others(furet: Furet, user: str, name: str | None = None) -> dict[str, int]:
@@ -110,7 +138,8 @@ def label(
     furet = open_home(home)
     learning = furet.learning(user)
     with named_class(furet, learning, name, user):
-        labels = learning.label(name, positive, negative, unlabel, spread)
+        cls = resolve(furet, learning, name, "edit")
+        labels = learning.label(cls, positive, negative, unlabel, spread)
     pos = sum(1 for v in labels.values() if v > 0)
     if as_json:
         print_json({"class": name, "positives": pos, "negatives": len(labels) - pos})
@@ -144,7 +173,7 @@ def round_(
     furet = open_home(home)
     learning = furet.learning(user)
     with named_class(furet, learning, name, user):
-        result = learning.round(name, settings)
+        result = learning.round(resolve(furet, learning, name, "edit"), settings)
     if as_json:
         print_json(result.as_json())
         return
@@ -179,7 +208,7 @@ def show(
     furet = open_home(home)
     learning = furet.learning(user)
     with named_class(furet, learning, name, user):
-        s = learning.show(name)
+        s = learning.show(resolve(furet, learning, name, "read"))
     if as_json:
         print_json(s.as_json())
         return
@@ -207,16 +236,46 @@ def show(
         console.print(f"  precision (spot-check of {s.spot_checked}): {said}", highlight=False)
 
 
+ScopeOpt = Annotated[
+    str,
+    typer.Option(
+        help="mine, shared (others' shared with my groups), public (others' public ones) or all."
+    ),
+]
+
+
+def _shown_name(v: VisibleClass, user_id: int) -> str:
+    """How a command names the class: its name if it is the user's, else OWNER/NAME."""
+    return v.name if v.row.owner_id == user_id else f"{v.owner}/{v.name}"
+
+
+def _sharing_said(v: VisibleClass) -> str:
+    parts = [f"{g} ({a})" for g, a in v.groups.items()]
+    if v.public:
+        parts.append(f"everyone ({v.public})")
+    return ", ".join(parts) or "private"
+
+
 @app.command("list")
-def list_(home: HomeOpt = None, user: UserOpt = "local", as_json: JsonOpt = False) -> None:
-    """The classes of a user (see --user)."""
+def list_(
+    home: HomeOpt = None,
+    user: UserOpt = "local",
+    scope: ScopeOpt = "all",
+    as_json: JsonOpt = False,
+) -> None:
+    """The classes a user may see (see --user): theirs, those shared with their groups, and
+    public ones, each with its owner and the user's right on it."""
+    if scope not in SCOPES:
+        raise InvalidInputError(f"--scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     furet = open_home(home)
     learning = furet.learning(user)
-    summaries = [learning.show(c.name) for c in learning.list_classes()]
+    shown = learning.sharing.visible(scope=cast(Scope, scope))
+    summaries = [learning.show(v.row) for v in shown]
     if as_json:
-        print_json([s.as_json() for s in summaries])
+        print_json([{**s.as_json(), **v.as_json()} for s, v in zip(summaries, shown, strict=True)])
         return
-    others = _others(furet, user) if not summaries else {}
+    mine = [v for v in shown if v.row.owner_id == learning.user_id]
+    others = _others(furet, user) if not mine and scope in ("all", "mine") else {}
     if others:
         err_console.print(
             f"user {user!r} has no class; other users with classes: {_listed(others)}. "
@@ -224,12 +283,136 @@ def list_(home: HomeOpt = None, user: UserOpt = "local", as_json: JsonOpt = Fals
             highlight=False,
             soft_wrap=True,
         )
-    table = Table("name", "collection", "positives", "negatives", "versions")
-    for s in summaries:
+    table = Table(
+        "name",
+        "owner",
+        "right",
+        "shared with",
+        "collection",
+        "positives",
+        "negatives",
+        "versions",
+        "origin",
+    )
+    for s, v in zip(summaries, shown, strict=True):
         table.add_row(
-            s.name, s.collection, str(s.positives), str(s.negatives), str(len(s.versions))
+            _shown_name(v, learning.user_id),
+            v.owner,
+            v.right,
+            _sharing_said(v),
+            s.collection,
+            str(s.positives),
+            str(s.negatives),
+            str(len(s.versions)),
+            v.origin or "",
         )
     console.print(table)
+
+
+GroupOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--group",
+        help="G, G:read, G:edit or G:none (removes it); repeat for several groups. Other "
+        "groups keep their rights.",
+    ),
+]
+
+
+def _group_spec(spec: str) -> tuple[str, str | None]:
+    """``G`` or ``G:read|edit|none`` as (group, right or None to remove)."""
+    name, colon, right = spec.rpartition(":")
+    if not colon or right not in ("read", "edit", "none"):
+        name, right = spec, "read"
+    if not name.strip():
+        raise InvalidInputError(f"--group {spec!r}: give a group name, e.g. --group ina:read")
+    return name.strip(), None if right == "none" else right
+
+
+@app.command("share")
+def share(
+    name: NameArg,
+    group: GroupOpt = None,
+    public: Annotated[
+        str | None,
+        typer.Option(help="What every user may do with it: read, edit, or none."),
+    ] = None,
+    private: Annotated[
+        bool,
+        typer.Option("--private", help="Drop every grant (groups and public) first."),
+    ] = False,
+    home: HomeOpt = None,
+    user: UserOpt = "local",
+    as_json: JsonOpt = False,
+) -> None:
+    """Share a class with groups (institutions) or everyone, or make it private again; without
+    options, say how it is shared. Owner or administrator only."""
+    if public is not None and public not in ("read", "edit", "none"):
+        raise InvalidInputError(f"--public must be read, edit or none, got {public!r}")
+    if private and public not in (None, "none"):
+        raise InvalidInputError("give --public or --private, not both")
+    furet = open_home(home)
+    learning = furet.learning(user)
+    with named_class(furet, learning, name, user):
+        cls = resolve(furet, learning, name, "own")
+    sharing = learning.sharing
+    shown = sharing.describe(cls.class_id, "own")
+    if group or public is not None or private:
+        groups: dict[str, str] = {} if private else dict(shown.groups)
+        right = None if private else shown.public
+        for spec in group or []:
+            g, access = _group_spec(spec)
+            if access is None:
+                groups.pop(g, None)
+            else:
+                groups[g] = access
+        if public is not None:
+            right = None if public == "none" else public
+        shown = sharing.share(cls.class_id, groups=groups, public=right)
+    if as_json:
+        print_json({"class_id": shown.class_id, "name": shown.name, **shown.as_json()})
+        return
+    console.print(
+        f"{_shown_name(shown, learning.user_id)} ({shown.row.visibility}): shared with "
+        f"{_sharing_said(shown)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("fork")
+def fork(
+    ref: Annotated[str, typer.Argument(help="CLASS_ID or OWNER/NAME of a class you may read.")],
+    new_name: Annotated[
+        str | None, typer.Option("--as", help="Name of the copy (default: the origin's).")
+    ] = None,
+    home: HomeOpt = None,
+    user: UserOpt = "local",
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a class you may read (its current labels, example images and latest model) into
+    your classes, with a link to its origin."""
+    if not ref.isdigit() and "/" not in ref:
+        raise InvalidInputError(
+            f"name the class to fork as CLASS_ID or OWNER/NAME (e.g. alice/{ref}); "
+            "see furet class list"
+        )
+    furet = open_home(home)
+    learning = furet.learning(user)
+    source = resolve(furet, learning, ref, "read")
+    row = learning.sharing.fork(source.class_id, new_name)
+    summary = learning.show(row)
+    if as_json:
+        print_json({**summary.as_json(), "origin": row.origin, "origin_class_id": source.class_id})
+        return
+    model = f"model v{summary.versions[-1]['version']}" if summary.versions else "no model yet"
+    console.print(
+        f"forked {row.origin} as {row.name!r} (class {row.class_id}): {summary.positives} "
+        f"positive, {summary.negatives} negative, {model}; next: furet class round "
+        f"{row.name!r}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("export")
@@ -238,4 +421,4 @@ def export(name: NameArg, home: HomeOpt = None, user: UserOpt = "local") -> None
     furet = open_home(home)
     learning = furet.learning(user)
     with named_class(furet, learning, name, user):
-        print_json(learning.export(name))
+        print_json(learning.export(resolve(furet, learning, name, "read")))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Literal, get_args
 
 from furet.catalog.classes import ClassCatalog
@@ -34,6 +35,13 @@ Access = Literal["read", "edit"]
 #: or every class they may see.
 Scope = Literal["mine", "shared", "public", "all"]
 SCOPES: tuple[str, ...] = get_args(Scope)
+
+
+class Keep(Enum):
+    """An argument left out: what it sets stays as it is."""
+
+    KEEP = "keep"
+
 
 _RANK: dict[str, int] = {"read": 1, "edit": 2, "own": 3}
 _WHAT = {
@@ -208,12 +216,21 @@ class Sharing:
     # -- changes -----------------------------------------------------------------------------
 
     def share(
-        self, class_id: int, *, groups: Mapping[str, str], public: str | None
+        self,
+        class_id: int,
+        *,
+        groups: Mapping[str, str] | None = None,
+        public: str | Keep | None = Keep.KEEP,
     ) -> VisibleClass:
         """Grant the class to exactly ``groups`` (group name -> 'read' | 'edit'; {} for none)
-        and set its public right ('read', 'edit' or None: not public). Owner or admin only.
-        Takes effect from the next request of every server process."""
+        and set its public right ('read', 'edit' or None: not public); either left out stays
+        as it is. Owner or admin only. Takes effect from the next request of every server
+        process."""
         self.require(class_id, "own")
+        if groups is None or public is Keep.KEEP:
+            now = self.describe(class_id, "own")
+            groups = now.groups if groups is None else groups
+            public = now.public if public is Keep.KEEP else public
         clean = {
             str(name).strip(): check_access(a, f"the right of group {name!r}")
             for name, a in groups.items()

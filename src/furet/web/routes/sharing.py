@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from furet.services.sharing import Access
+from furet.services.sharing import Access, Keep
 from furet.web.auth import CallerDep, ContextDep
 from furet.web.params import ClassId
 from furet.web.problems import PROBLEMS, problem_responses
@@ -34,9 +34,10 @@ class SharingRequest(BaseModel):
             ]
         }
     )
-    #: Every group that holds a right on the class, and which: groups left out lose theirs.
+    #: Every group that holds a right on the class, and which: groups left out lose theirs
+    #: (``{}``: none). Left out: the grants stay as they are.
     groups: dict[GroupName, Access] = Field(default_factory=dict, max_length=100)
-    #: What every user may do with it: 'read', 'edit', or null (not public).
+    #: What every user may do with it: 'read', 'edit', or null (not public). Left out: as is.
     public: Access | None = None
 
 
@@ -51,11 +52,16 @@ def put_sharing(
     class_id: ClassId, body: SharingRequest, who: CallerDep, ctx: ContextDep
 ) -> dict[str, object]:
     """Share the class with exactly ``groups`` (name -> ``read`` | ``edit``; ``{}``: none) and
-    set its ``public`` right (``read``, ``edit`` or null). Owner or administrator only; an
-    unknown group is a 422. Every server process applies it from its next request. Returns the
-    class summary."""
+    set its ``public`` right (``read``, ``edit`` or null: not public); a field left out stays
+    as it is. Owner or administrator only; an unknown group is a 422. Every server process
+    applies it from its next request. Returns the class summary."""
     learning = learning_of(ctx, who)
-    learning.sharing.share(class_id, groups=body.groups, public=body.public)
+    given = body.model_fields_set
+    learning.sharing.share(
+        class_id,
+        groups=body.groups if "groups" in given else None,
+        public=body.public if "public" in given else Keep.KEEP,
+    )
     return summary(ctx, learning, class_id)
 
 
