@@ -274,8 +274,7 @@ def list_(
     if as_json:
         print_json([{**s.as_json(), **v.as_json()} for s, v in zip(summaries, shown, strict=True)])
         return
-    mine = [v for v in shown if v.row.owner_id == learning.user_id]
-    others = _others(furet, user) if not mine and scope in ("all", "mine") else {}
+    others = _others(furet, user) if not shown and scope in ("all", "mine") else {}
     if others:
         err_console.print(
             f"user {user!r} has no class; other users with classes: {_listed(others)}. "
@@ -283,29 +282,20 @@ def list_(
             highlight=False,
             soft_wrap=True,
         )
-    table = Table(
-        "name",
-        "owner",
-        "right",
-        "shared with",
-        "collection",
-        "positives",
-        "negatives",
-        "versions",
-        "origin",
-    )
+    forks = any(v.origin for v in shown)
+    table = Table("name", "right", "shared with", "collection", "marks", "versions")
+    if forks:
+        table.add_column("origin")
     for s, v in zip(summaries, shown, strict=True):
-        table.add_row(
+        cells = [
             _shown_name(v, learning.user_id),
-            v.owner,
             v.right,
             _sharing_said(v),
             s.collection,
-            str(s.positives),
-            str(s.negatives),
+            f"{s.positives}+ {s.negatives}-",
             str(len(s.versions)),
-            v.origin or "",
-        )
+        ]
+        table.add_row(*cells, *([v.origin or ""] if forks else []))
     console.print(table)
 
 
