@@ -83,3 +83,58 @@ def test_float16_store_gives_the_same_search(flowers_home: furet.Furet) -> None:
         m.vectors.astype(np.float32), y, rounds=2, batch=15, mode="search", seeds_per_class=1
     )
     assert abs(half.shown_precision - full.shown_precision) < 0.02
+
+
+def test_fair_protocol_via_cli(flowers_home: furet.Furet) -> None:
+    """--test-fraction and --classes: test AP, marks to AP 0.8 and coverage on chosen labels."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "furet.cli.main",
+            "--home",
+            str(flowers_home.settings.home),
+            "evaluate",
+            "-c",
+            "flowers",
+            "--labels",
+            str(LABELS),
+            "--mode",
+            "ambiguous",
+            "--rounds",
+            "3",
+            "--test-fraction",
+            "0.3",
+            "--classes",
+            "daisy,tulip",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["queries"] == 6 and result["test_fraction"] == 0.3
+    assert 0.5 <= result["test_ap"] <= 1.0 and 0 < result["class_coverage"] <= 1
+    assert result["ap_reached"] is not None
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "furet.cli.main",
+            "--home",
+            str(flowers_home.settings.home),
+            "evaluate",
+            "-c",
+            "flowers",
+            "--labels",
+            str(LABELS),
+            "--classes",
+            "orchid",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0 and "orchid" in bad.stderr and "Traceback" not in bad.stderr

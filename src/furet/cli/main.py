@@ -269,11 +269,24 @@ def evaluate(
         Path | None,
         typer.Option(help="Folder the CSV paths are relative to (default: the CSV's folder)."),
     ] = None,
+    test_fraction: Annotated[
+        float,
+        typer.Option(
+            help="Share of each label held out, never shown: test_ap and marks_to_ap (e.g. 0.3)."
+        ),
+    ] = 0.0,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes", help="Comma-separated labels to evaluate (default: all of them)."
+        ),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulated-user evaluation: how fast each labelled class is learned."""
     col = open_home(home).collection(collection)
+    chosen = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     result, n = run_evaluation(
         col,
         labels,
@@ -283,8 +296,10 @@ def evaluate(
         seeds_per_class=seeds_per_class,
         seed=seed,
         root=root,
+        test_fraction=test_fraction,
+        classes=chosen,
     )
-    out = {
+    out: dict[str, object] = {
         "collection": collection,
         "items": n,
         "rounds": result.rounds,
@@ -296,13 +311,16 @@ def evaluate(
         "round_ms_p50": round(result.round_ms_p50, 2),
         "per_round_precision": [round(p, 4) for p in result.per_round_precision],
     }
+    extra = {k: v for k, v in result.summary().items() if k not in out}
+    out.update(extra)
     if as_json:
         print_json(out)
         return
+    more = "".join(f"  {k} {v}" for k, v in extra.items() if k not in {"ap_target"})
     console.print(
         f"{collection}: {result.queries} queries over {n} items, {result.rounds} rounds of "
         f"{result.batch}, mode {result.mode}\n  shown_precision {result.shown_precision:.3f}  "
-        f"final_ap {result.final_ap:.3f}  round_ms_p50 {result.round_ms_p50:.1f}",
+        f"final_ap {result.final_ap:.3f}  round_ms_p50 {result.round_ms_p50:.1f}\n {more}",
         highlight=False,
     )
 

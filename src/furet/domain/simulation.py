@@ -32,14 +32,24 @@ Scorer = Callable[[LinearModel], np.ndarray]
 DEFAULT_WEAK = WEAK_NEGATIVES
 
 
+#: Test AP at which ``marks_to_ap`` counts the marks a query needed.
+AP_TARGET = 0.8
+#: Clusters of a class's items for ``class_coverage`` (fewer for a small class).
+COVERAGE_CLUSTERS = 8
+
+
 @dataclass(frozen=True)
 class ClassResult:
-    """Per-class means over the class's seeds."""
+    """Per-class means over the class's seeds (``test_ap``, ``marks_to_ap`` and
+    ``class_coverage`` are NaN when the simulation had no test split or no such figure)."""
 
     label: str
     queries: int
     shown_precision: float
     final_ap: float
+    test_ap: float = float("nan")
+    marks_to_ap: float = float("nan")
+    class_coverage: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,15 @@ class SimulationResult:
     the final model (fitted on every mark) over the items never labelled. ``round_ms_p50``: median
     wall time of fit + score + select. ``per_round_precision``: ``(rounds,)`` mean precision of
     each round's page.
+
+    With a test split (``test_fraction > 0``; its items are never shown to the oracle):
+    ``test_ap``: AP of the final model on the test split, the same items for every mode, so modes
+    compare. ``marks_to_ap``: median over queries of the marks (the seed included) after which the
+    model's test AP first reached ``ap_target`` (a query that never did counts as infinite; None
+    when more than half never did); ``ap_reached``: the share of queries that did.
+    ``class_coverage``: PF-MA's diversity measure as furet reads it: a class's (training) items are
+    clustered (k-means, ``COVERAGE_CLUSTERS``), and coverage is the share of clusters holding at
+    least one positive the user found; 1.0 means the marks span the class's visual variety.
     """
 
     rounds: int
@@ -61,10 +80,16 @@ class SimulationResult:
     round_ms_p50: float
     per_round_precision: tuple[float, ...] = ()
     per_class: tuple[ClassResult, ...] = field(default=())
+    test_fraction: float = 0.0
+    test_ap: float | None = None
+    marks_to_ap: float | None = None
+    ap_reached: float | None = None
+    ap_target: float = AP_TARGET
+    class_coverage: float | None = None
 
     def summary(self) -> dict[str, object]:
         """The headline numbers as a JSON-ready dict."""
-        return {
+        out: dict[str, object] = {
             "mode": self.mode,
             "rounds": self.rounds,
             "batch": self.batch,
@@ -73,6 +98,65 @@ class SimulationResult:
             "final_ap": round(self.final_ap, 4),
             "round_ms_p50": round(self.round_ms_p50, 3),
         }
+        if self.class_coverage is not None:
+            out["class_coverage"] = round(self.class_coverage, 4)
+        if self.test_ap is not None:
+            out["test_fraction"] = self.test_fraction
+            out["test_ap"] = round(self.test_ap, 4)
+            out["marks_to_ap"] = self.marks_to_ap
+            out["ap_target"] = self.ap_target
+            out["ap_reached"] = None if self.ap_reached is None else round(self.ap_reached, 4)
+        return out
+
+
+def held_out_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """``(n,) bool``: a held-out test split, ``fraction`` of each label's items (at least one
+    item stays out of it), fixed by ``seed`` whatever the mode."""
+    if not 0.0 <= fraction < 1.0:
+        raise InvalidInputError("the test fraction must be in [0, 1)")
+    held = np.zeros(labels.shape[0], dtype=bool)
+    if fraction == 0.0:
+        return held
+    rng = np.random.default_rng([seed, 0x7E57])
+    for cls in sorted(set(labels.tolist())):
+        members = np.flatnonzero(labels == cls)
+        k = min(round(fraction * members.size), members.size - 1)
+        held[rng.choice(members, size=k, replace=False)] = True
+    return held
+
+
+def kmeans_labels(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 25) -> np.ndarray:
+    """``(n,) int``: the cluster of each row of ``x`` ``(n, dim)`` (k-means, k-means++ seeds)."""
+    x = np.asarray(x, dtype=np.float32)
+    n = x.shape[0]
+    k = max(1, min(k, n))
+    centres = [x[int(rng.integers(n))]]
+    d2 = ((x - centres[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        total = float(d2.sum())
+        pick = int(rng.choice(n, p=d2 / total)) if total > 0 else int(rng.integers(n))
+        centres.append(x[pick])
+        d2 = np.minimum(d2, ((x - x[pick]) ** 2).sum(axis=1))
+    c = np.stack(centres)
+    assign = np.zeros(n, dtype=np.int64)
+    for _ in range(iters):
+        dist = (x**2).sum(1)[:, None] - 2 * x @ c.T + (c**2).sum(1)[None, :]
+        new = dist.argmin(axis=1)
+        if np.array_equal(new, assign) and _ > 0:
+            break
+        assign = new
+        for j in range(k):
+            rows = assign == j
+            if rows.any():
+                c[j] = x[rows].mean(axis=0)
+    return assign
+
+
+def class_coverage(clusters: np.ndarray, found: np.ndarray) -> float:
+    """The share of the clusters (``(m,) int`` over a class's items) holding an item of
+    ``found`` (``(m,) bool``: the positives a user found)."""
+    present = np.unique(clusters)
+    return float(np.isin(present, clusters[found]).mean()) if present.size else float("nan")
 
 
 def simulate(
@@ -88,44 +172,82 @@ def simulate(
     weak: int = DEFAULT_WEAK,
     l2: float = 0.1,
     settings: ModeSettings | None = None,
+    test_fraction: float = 0.0,
+    classes: Sequence[str] | None = None,
+    ap_target: float = AP_TARGET,
 ) -> SimulationResult:
-    """Run the simulated user over every class of ``labels``.
+    """Run the simulated user over every class of ``labels`` (or of ``classes`` only; the other
+    labels stay in the collection as negatives).
 
     ``vectors``: ``(n, dim)`` float16/float32, L2-normalised. ``labels``: ``n`` class names.
     ``scorer``: model -> ``(n,) float32`` scores of every item (default: exact ``score``), the
     seam through which a vector backend plugs in. ``weak``: weak negatives per round while no
     negative is marked. Classes smaller than ``seeds_per_class`` use all their items as seeds.
+    ``test_fraction``: share of each label's items held out (never shown, never a seed) to
+    measure ``test_ap`` and ``marks_to_ap`` (see :class:`SimulationResult`).
     """
-    x = np.asarray(vectors)
-    y_all = np.asarray(labels)
-    if x.ndim != 2 or y_all.shape != (x.shape[0],):
+    x_all = np.asarray(vectors)
+    y_full = np.asarray(labels)
+    if x_all.ndim != 2 or y_full.shape != (x_all.shape[0],):
         raise InvalidInputError(
-            f"need (n, dim) vectors and n labels, got {x.shape} and {y_all.shape}"
+            f"need (n, dim) vectors and n labels, got {x_all.shape} and {y_full.shape}"
         )
     if rounds < 1 or batch < 1 or seeds_per_class < 1:
         raise InvalidInputError("rounds, batch and seeds_per_class must be >= 1")
     get_mode(mode)
     settings = settings or ModeSettings()
-    score_all: Scorer = scorer or (lambda m: score(m, x))
+    known = sorted(set(y_full.tolist()))
+    chosen = known if classes is None else list(classes)
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise InvalidInputError(f"no item has the label(s) {unknown}; labels: {known}")
+    held = held_out_split(y_full, test_fraction, seed)
+    train = np.flatnonzero(~held)
+    test = np.flatnonzero(held)
+    x = x_all[train] if test.size else x_all
+    y_all = y_full[train] if test.size else y_full
+    if scorer is None:
+        score_all: Scorer = lambda m: score(m, x)  # noqa: E731
+    elif test.size:
+        full_scorer = scorer
+        score_all = lambda m: full_scorer(m)[train]  # noqa: E731
+    else:
+        score_all = scorer
+    x_test = x_all[test]
     # The collection mean is unsupervised: a running statistic any store can keep.
-    background = x.mean(axis=0, dtype=np.float64)
+    background = x_all.mean(axis=0, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    classes = sorted(set(y_all.tolist()))
     round_ms: list[float] = []
     per_class: list[ClassResult] = []
     all_precision: list[np.ndarray] = []
     all_ap: list[float] = []
-    for cls in classes:
+    all_test_ap: list[float] = []
+    all_marks: list[float] = []
+    all_coverage: list[float] = []
+    for cls in known:
         members = np.flatnonzero(y_all == cls)
-        truth = y_all == cls
+        # Drawn for every label, so that a class's seeds do not depend on ``classes``.
         seeds = rng.choice(members, size=min(seeds_per_class, members.size), replace=False)
+        if cls not in chosen:
+            continue
+        truth = y_all == cls
+        truth_test = y_full[test] == cls
+        clusters = kmeans_labels(
+            x[members],
+            min(COVERAGE_CLUSTERS, max(1, members.size // 5)),
+            np.random.default_rng([seed, 0xC0F]),
+        )
         cls_precision: list[float] = []
         cls_ap: list[float] = []
+        cls_test: list[float] = []
+        cls_marks: list[float] = []
+        cls_cover: list[float] = []
         for s in seeds:
             query_rng = np.random.default_rng([seed, int(s)])
             labelled = np.zeros(x.shape[0], dtype=np.int8)
             labelled[s] = 1
             page_precision = np.zeros(rounds)
+            reached = float("inf")
             for r in range(rounds):
                 t0 = time.perf_counter()
                 model = _fit(x, labelled, query_rng, weak, background, l2)
@@ -135,20 +257,44 @@ def simulate(
                 scores = score_all(first or model)
                 page = select_page(mode, scores, labelled, batch, settings, query_rng)
                 round_ms.append((time.perf_counter() - t0) * 1e3)
+                unmet = test.size and reached == float("inf")
+                if unmet and average_precision(truth_test, score(model, x_test)) >= ap_target:
+                    reached = float(np.count_nonzero(labelled))
                 # The oracle; refine may re-show marked items, whose marks it confirms.
                 labelled[page] = np.where(truth[page], 1, -1).astype(np.int8)
                 page_precision[r] = truth[page].sum() / batch
             final = _fit(x, labelled, query_rng, weak, background, l2)
             unlabelled = labelled == 0
             ap = average_precision(truth[unlabelled], score_all(final)[unlabelled])
+            if test.size:
+                test_ap = average_precision(truth_test, score(final, x_test))
+                if reached == float("inf") and test_ap >= ap_target:
+                    reached = float(np.count_nonzero(labelled))
+                cls_test.append(test_ap)
+                cls_marks.append(reached)
+            cls_cover.append(class_coverage(clusters, labelled[members] == 1))
             all_precision.append(page_precision)
             cls_precision.append(float(page_precision.mean()))
             cls_ap.append(ap)
         per_class.append(
-            ClassResult(cls, len(seeds), float(np.mean(cls_precision)), float(np.mean(cls_ap)))
+            ClassResult(
+                cls,
+                len(seeds),
+                float(np.mean(cls_precision)),
+                float(np.mean(cls_ap)),
+                test_ap=float(np.mean(cls_test)) if cls_test else float("nan"),
+                marks_to_ap=float(np.median(cls_marks)) if cls_marks else float("nan"),
+                class_coverage=float(np.mean(cls_cover)),
+            )
         )
         all_ap.extend(cls_ap)
+        all_test_ap.extend(cls_test)
+        all_marks.extend(cls_marks)
+        all_coverage.extend(cls_cover)
+    if not all_precision:
+        raise InvalidInputError("no class to evaluate")
     precision = np.vstack(all_precision)
+    marks_median = float(np.median(all_marks)) if all_marks else None
     return SimulationResult(
         rounds=rounds,
         batch=batch,
@@ -159,6 +305,12 @@ def simulate(
         round_ms_p50=float(np.median(round_ms)),
         per_round_precision=tuple(float(v) for v in precision.mean(axis=0)),
         per_class=tuple(per_class),
+        test_fraction=test_fraction,
+        test_ap=float(np.nanmean(all_test_ap)) if all_test_ap else None,
+        marks_to_ap=None if marks_median is None or np.isinf(marks_median) else marks_median,
+        ap_reached=float(np.mean(np.isfinite(all_marks))) if all_marks else None,
+        ap_target=ap_target,
+        class_coverage=float(np.mean(all_coverage)),
     )
 
 

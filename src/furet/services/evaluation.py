@@ -63,8 +63,13 @@ def evaluate(
     seeds_per_class: int = 3,
     seed: int = 0,
     root: Path | None = None,
+    test_fraction: float = 0.0,
+    classes: list[str] | None = None,
 ) -> tuple[SimulationResult, int]:
-    """Run the simulated user on the labelled items; returns the result and the item count."""
+    """Run the simulated user on the labelled items; returns the result and the item count.
+
+    ``test_fraction``: a held-out share of each label, never shown (``test_ap``,
+    ``marks_to_ap``); ``classes``: evaluate these labels only (tune on some, report on others)."""
     m = col.matrix()
     infos = col.home.catalog.item_infos(m.item_ids.tolist())
     paths = [infos[int(i)].path for i in m.item_ids]
@@ -82,5 +87,7 @@ def evaluate(
         seeds_per_class=seeds_per_class,
         seed=seed,
         scorer=lambda model: index.scores(model.w, model.b),
+        test_fraction=test_fraction,
+        classes=classes,
     )
     return result, len(rows)
