@@ -17,7 +17,6 @@ from furet.domain.resemblance import (
     spread_rows,
     standardised_scores,
     top_overlap,
-    top_rows,
     weight_cosine,
 )
 from furet.errors import InvalidInputError
@@ -125,11 +124,7 @@ def test_classes_of_one_concept_resemble_each_other_and_no_other() -> None:
     assert weight_cosine(first[:1], first[:1])[0, 0] == pytest.approx(1.0, abs=1e-6)
 
 
-def test_top_rows_and_their_overlap() -> None:
-    scores = np.array([0.1, 0.9, 0.5, 0.9, -1.0])
-    assert top_rows(scores, 3).tolist() == [1, 3, 2]
-    assert top_rows(scores, 10).tolist() == [1, 3, 2, 0, 4]
-    assert top_rows(scores, 0).tolist() == []
+def test_top_overlap_is_the_share_of_one_list_in_the_other() -> None:
     assert top_overlap(np.array([1, 2, 3, 4]), np.array([4, 3, 9, 8])) == 0.5
     assert top_overlap(np.array([], np.int64), np.array([], np.int64)) == 0.0
 

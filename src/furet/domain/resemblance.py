@@ -39,6 +39,8 @@ QUANTILES = 100
 #: Resemblance (in standard deviations) from which two classes are "related": chosen on 8 of
 #: the 17 Oxford Flowers labels (same-label pairs 97% above it, other pairs 0.3%).
 RELATED = 1.5
+#: Length of the top lists whose overlap is shown as evidence of a resemblance.
+TOP_K = 50
 #: The smallest deviation a scale may have (a constant model would divide by zero).
 _MIN_STD = 1e-6
 
@@ -166,15 +168,6 @@ def weight_cosine(mine: Sequence[ClassProfile], theirs: Sequence[ClassProfile]) 
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
     return (a @ t.T).astype(np.float64)
-
-
-def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """The rows of the ``k`` highest ``scores`` (``(n,)``), best first."""
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, np.int64)
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.argsort(-scores[top], kind="stable")].astype(np.int64)
 
 
 def top_overlap(a: np.ndarray, b: np.ndarray) -> float:
