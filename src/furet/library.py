@@ -18,6 +18,7 @@ from furet.embedders import create_embedder, get_spec, list_embedders
 from furet.embedders.base import Embedder
 from furet.errors import FuretError, InvalidInputError, MediaError, NotFoundError
 from furet.media.images import decode_bytes, decode_image
+from furet.services.enrichment import Enrichment
 from furet.services.ingest import Ingestor, IngestReport, ProgressFn, check_roots
 from furet.services.layout import CollectionLayout
 from furet.services.learning import Learning
@@ -81,6 +82,11 @@ class Furet:
     def learning(self, user: str = "local", *, user_id: int | None = None) -> Learning:
         """Classes, labels and rounds of ``user`` (or of the account ``user_id``)."""
         return Learning(self, user, user_id=user_id)
+
+    def enrichment(self, user: str = "local", *, user_id: int | None = None) -> Enrichment:
+        """Mass enrichment jobs of ``user`` (the classes they may read), and their tags
+        (``.tags``)."""
+        return Enrichment(self, self.learning(user, user_id=user_id))
 
     def class_owners(self, name: str | None = None) -> dict[str, int]:
         """User name -> how many classes (named ``name``, if given) that user owns; users

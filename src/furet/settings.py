@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     scan: str = "auto"
     #: Threads of one int8 pass; 0: the cores, shared among ``furet serve --workers``.
     scan_threads: int = 0
+    #: Rows a mass enrichment scores (and commits) at a time: the unit of its resumption.
+    enrich_block_rows: int = Field(default=65_536, ge=1)
 
     #: Key signing the browser session cookie; default: generated once into ``home/session.key``.
     session_secret: str | None = None
