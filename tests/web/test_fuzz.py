@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from furet.services.enrichment import THRESHOLD, Enrichment, Rule
 from furet.services.learning import Learning
 from furet.web.auth import SESSION_COOKIE
 from furet.web.csrf import CSRF_COOKIE
@@ -62,6 +63,8 @@ class Fuzz:
     kept: list[int] = field(default_factory=list)
     others: list[int] = field(default_factory=list)
     items: list[int] = field(default_factory=list)
+    #: Enrichment jobs of the fuzzer (a kept class applied to the collection).
+    enrichments: list[str] = field(default_factory=list)
     _names: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
@@ -99,6 +102,12 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Fuzz:
         cls = fuzz.learning.create(f"fuzz-{kind}", "flowers", from_items=ids[:2])
         fuzz.kept.append(cls.class_id)
         fuzz.others.append(alice.create(f"alice-{kind}", "flowers", from_items=ids[:1]).class_id)
+    # A trained kept class with tags: the enrichment and tags routes get past their 404.
+    trained = fuzz.learning.get_by_id(fuzz.kept[0])
+    fuzz.learning.round(trained)
+    enrichment = Enrichment(api.ctx.home, fuzz.learning)
+    job = enrichment.submit([trained], rule=Rule(THRESHOLD, 0.0))
+    fuzz.enrichments.append(enrichment.run(job.job_id).job_id)
     return fuzz
 
 
@@ -113,6 +122,7 @@ def api_schema(fuzz: Fuzz) -> schemathesis.BaseSchema:
                 "items": {"values": fuzz.items},
                 "users": {"values": [fuzz.other_user_id]},
                 "keys": {"values": [fuzz.other_key_id]},
+                "enrichments": {"values": fuzz.enrichments},
             },
             "parameters": {
                 "path.name": {**real, "dictionary": "collections"},
@@ -127,6 +137,8 @@ def api_schema(fuzz: Fuzz) -> schemathesis.BaseSchema:
                 "body.labels.negative[*]": {**real, "dictionary": "items"},
                 "path.user_id": {**real, "dictionary": "users"},
                 "path.key_id": {**real, "dictionary": "keys"},
+                "path.enrichment_id": {**real, "dictionary": "enrichments"},
+                "body.class_ids[*]": {**real, "dictionary": "classes"},
             },
             # The credentials are the test's own: generated keys and cookies would be 401s.
             "generation": {"with-security-parameters": False},

@@ -25,6 +25,7 @@ from furet.web.csrf import SameOriginMiddleware, TokenMiddleware
 from furet.web.headers import SecurityHeadersMiddleware
 from furet.web.metrics import Metrics, ObserveMiddleware
 from furet.web.routes import admin, auth, classes, collections, identify, ops, sharing
+from furet.web.routes.enrichments import router as enrichments_router
 from furet.web.routes.ops import STATIC
 from furet.web.uploads import FORM_OVERHEAD, MAX_IMAGES, BodyLimitMiddleware
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for module in (auth, admin, collections, classes, sharing, identify, ops):
         app.include_router(module.router)
+    app.include_router(enrichments_router)  # mass enrichment: jobs and tags
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
