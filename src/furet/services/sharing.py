@@ -124,9 +124,12 @@ class Sharing:
 
     # -- rights ------------------------------------------------------------------------------
 
-    def _right_on(self, row: ClassRow, grants: tuple[Grant, ...]) -> Right | None:
+    def _right_on(self, row: ClassRow, grants: tuple[Grant, ...] | None = None) -> Right | None:
+        """``grants``: the class's, when already read (else read only if they matter)."""
         if self.is_admin or row.owner_id == self.user_id:
             return "own"
+        if grants is None:
+            grants = self.store.grants(row.class_id)
         mine = self.my_groups
         return best(row.public_right, *(g.access for g in grants if g.group_id in mine))
 
@@ -136,7 +139,7 @@ class Sharing:
             row = self.classes.get_class_by_id(class_id)
         except NotFoundError:
             return None
-        return self._right_on(row, self.store.grants(class_id))
+        return self._right_on(row)
 
     def require(self, class_id: int, need: Right) -> ClassRow:
         """The class ``class_id`` if the caller's right allows ``need``.
@@ -147,7 +150,7 @@ class Sharing:
             row = self.classes.get_class_by_id(class_id)
         except NotFoundError:
             row = None
-        right = None if row is None else self._right_on(row, self.store.grants(class_id))
+        right = None if row is None else self._right_on(row)
         if row is None or right is None:
             raise NotFoundError(
                 f"you have no class {class_id}, and none you may see has that id; list those "
