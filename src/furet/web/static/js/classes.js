@@ -4,39 +4,40 @@ import { api, h, toast } from "../api.js";
 import { busy } from "./busy.js";
 import { paintAll, resetResults } from "./grid.js";
 import { nextRound, renderModes } from "./search.js";
-import { clearSelection } from "./selection.js";
+import { clearSelection, renderSelection } from "./selection.js";
+import { accessLine, canEdit, canOwn, classSections, forkClass, originLink, readOnlyReason, renderAccess, sectionOf } from "./sharing.js";
 import { $, plural, saveStore, state } from "./state.js";
 
-export function renderClasses() {
-  const list = $("classes");
-  list.replaceChildren(
-    ...state.classes.map((c) => {
-      const current = state.cls && state.cls.class_id === c.class_id;
-      return h(
-        "li",
-        { class: current ? "current" : "" },
-        h(
-          "button",
-          {
-            type: "button",
-            class: "class-btn",
-            "aria-pressed": String(Boolean(current)),
-            testid: "class-item",
-            dataset: { classId: c.class_id },
-            onclick: () => selectClass(current ? null : c),
-            title: current ? "Stop teaching this class" : "Teach this class",
-          },
-          h("span", { class: "class-name" }, c.name),
-          h(
-            "span",
-            { class: "class-meta" },
-            h("span", { class: "pos", testid: "class-positives" }, `${c.positives}+`),
-            " ",
-            h("span", { class: "neg", testid: "class-negatives" }, `${c.negatives}−`),
-            h("span", { class: "muted" }, ` · ${c.collection}`),
-          ),
-        ),
-        h(
+function classItem(c) {
+  const current = state.cls && state.cls.class_id === c.class_id;
+  return h(
+    "li",
+    { class: current ? "current" : "", dataset: { right: c.right } },
+    h(
+      "button",
+      {
+        type: "button",
+        class: "class-btn",
+        "aria-pressed": String(Boolean(current)),
+        testid: "class-item",
+        dataset: { classId: c.class_id, right: c.right, section: sectionOf(c) },
+        onclick: () => selectClass(current ? null : c),
+        title: current ? "Stop using this class" : canEdit(c) ? "Teach this class" : "Use this class (read only)",
+      },
+      h("span", { class: "class-name" }, c.name),
+      h(
+        "span",
+        { class: "class-meta" },
+        h("span", { class: "pos", testid: "class-positives" }, `${c.positives}+`),
+        " ",
+        h("span", { class: "neg", testid: "class-negatives" }, `${c.negatives}−`),
+        h("span", { class: "muted" }, ` · ${c.collection}`),
+      ),
+      accessLine(c),
+      originLink(c, (o) => selectClass(o)),
+    ),
+    canOwn(c)
+      ? h(
           "button",
           {
             type: "button",
@@ -46,12 +47,56 @@ export function renderClasses() {
             onclick: () => deleteClass(c),
           },
           "×",
+        )
+      : h(
+          "button",
+          {
+            type: "button",
+            class: "class-fork",
+            testid: "class-item-fork",
+            "aria-label": `Fork ${c.owner}/${c.name}`,
+            title: `Fork: copy ${c.owner}/${c.name} (marks and model) into your classes`,
+            onclick: () => forkClass(c, addForked),
+          },
+          "fork",
         ),
-      );
-    }),
+  );
+}
+
+export function renderClasses() {
+  const sections = classSections(state.classes);
+  const many = sections.length > 1;
+  $("classes").replaceChildren(
+    ...sections.map(([key, title, list]) =>
+      h(
+        "section",
+        { class: "class-section", testid: `classes-${key}`, "aria-label": title },
+        many ? h("h3", { class: "class-section-h" }, title, h("span", { class: "muted" }, ` ${list.length}`)) : null,
+        h("ul", { class: "classes" }, ...list.map(classItem)),
+      ),
+    ),
   );
   $("classes-empty").hidden = state.classes.length > 0;
   renderCurrentClass();
+}
+
+/** A fork made here: it joins Mine and becomes the current class. */
+export function addForked(copy) {
+  state.classes = [copy, ...state.classes.filter((x) => x.class_id !== copy.class_id)];
+  selectClass(copy);
+}
+
+/** Fetch My Classes again (classes shared with me since, rights changed). */
+export async function reloadClasses() {
+  await busy(async () => {
+    state.classes = await api("GET", "/v1/classes");
+    if (state.cls) {
+      const now = state.classes.find((x) => x.class_id === state.cls.class_id);
+      if (now) Object.assign(state.cls, now);
+      else selectClass(null);
+    }
+    renderClasses();
+  });
 }
 
 export function renderCurrentClass() {
@@ -60,12 +105,13 @@ export function renderCurrentClass() {
   $("class-name").textContent = c ? c.name : "none";
   $("class-counts").textContent = c ? `${c.positives}+ ${c.negatives}−` : "";
   $("class-counts").hidden = !c;
-  $("class-rename").hidden = !c;
+  $("class-rename").hidden = !canOwn(c);
   $("class-export").hidden = !c;
   renderModes();
   renderPrecision();
-  $("next-round").disabled = !c;
+  renderAccess((o) => selectClass(o));
   if (!c) $("round-info").textContent = "Create or pick a class to run rounds";
+  else if (!canEdit(c)) $("round-info").textContent = readOnlyReason(c);
 }
 
 export function selectClass(c, { run = false } = {}) {
@@ -83,6 +129,7 @@ export function selectClass(c, { run = false } = {}) {
   $("round-info").textContent = "";
   renderClasses();
   paintAll();
+  renderSelection();
   if (c) refreshPrecision();
   if (c && run) nextRound("search");
 }
@@ -94,7 +141,7 @@ export function updateClassCounts(classId, positives, negatives) {
   renderClasses();
 }
 
-function replaceClass(c) {
+export function replaceClass(c) {
   state.classes = state.classes.map((x) => (x.class_id === c.class_id ? { ...x, ...c } : x));
   if (state.cls && state.cls.class_id === c.class_id) Object.assign(state.cls, c);
   renderClasses();

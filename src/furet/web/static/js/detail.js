@@ -6,6 +6,7 @@ import { shownScore } from "./grid.js";
 import { addToClassItems } from "./menu.js";
 import { searchSimilar } from "./search.js";
 import { mark } from "./selection.js";
+import { readOnlyReason } from "./sharing.js";
 import { $, baseName, fmtTime, state } from "./state.js";
 
 let shown = null; // the item in the dialog
@@ -75,9 +76,9 @@ export function openDetail(item) {
     state.cls
       ? h(
           "div",
-          { class: "detail-pn", role: "group", "aria-label": "Set positive or negative" },
-          h("button", { type: "button", class: "pn pos", testid: "detail-positive", "aria-pressed": "false", onclick: () => mark([id], 1, { toggle: true }) }, "+ positive"),
-          h("button", { type: "button", class: "pn neg", testid: "detail-negative", "aria-pressed": "false", onclick: () => mark([id], -1, { toggle: true }) }, "− negative"),
+          { class: "detail-pn", role: "group", "aria-label": "Set positive or negative", title: readOnlyReason() },
+          h("button", { type: "button", class: "pn pos", testid: "detail-positive", "aria-pressed": "false", disabled: Boolean(readOnlyReason()), onclick: () => mark([id], 1, { toggle: true }) }, "+ positive"),
+          h("button", { type: "button", class: "pn neg", testid: "detail-negative", "aria-pressed": "false", disabled: Boolean(readOnlyReason()), onclick: () => mark([id], -1, { toggle: true }) }, "− negative"),
         )
       : null,
     h("button", { type: "button", testid: "detail-search-similar", onclick: close(() => searchSimilar([id])) }, "⌕ Search similar"),

@@ -4,6 +4,7 @@ import { openDetail, refreshDetail } from "./detail.js";
 import { closeMenu, openMenu } from "./menu.js";
 import { searchSimilar } from "./search.js";
 import { mark, onCardClick, renderSelection } from "./selection.js";
+import { readOnlyReason } from "./sharing.js";
 import { $, baseName, fmtTime, plural, state } from "./state.js";
 
 /** What a card shows as its score: {kind, label, value, title}. */
@@ -167,8 +168,14 @@ export function paintCard(id) {
   card.classList.toggle("is-neg", v === -1);
   card.classList.toggle("is-selected", selected);
   card.querySelector(".thumb").setAttribute("aria-pressed", String(selected));
-  card.querySelector(".pn.pos").setAttribute("aria-pressed", String(v === 1));
-  card.querySelector(".pn.neg").setAttribute("aria-pressed", String(v === -1));
+  const readOnly = readOnlyReason();
+  for (const [sel, on] of [[".pn.pos", v === 1], [".pn.neg", v === -1]]) {
+    const b = card.querySelector(sel);
+    b.setAttribute("aria-pressed", String(on));
+    b.disabled = Boolean(readOnly);
+    if (readOnly) b.title = readOnly;
+    else b.removeAttribute("title");
+  }
   card.querySelector(".mark-badge").textContent = v === 1 ? "+" : v === -1 ? "−" : "";
 }
 

@@ -4,9 +4,10 @@
 //   selection.js Current Selection and marks            classes.js   My Classes, precision
 //   search.js    rounds and searches                    menu.js      the per-image menu
 //   detail.js    the detail view of one image           keyboard.js  shortcuts, drop, help
+//   sharing.js   sections of My Classes, Share, Fork, read-only classes
 import { api, authListeners, h, quotaListeners, showError, toast } from "../api.js";
 import { busy } from "./busy.js";
-import { createClass, exportClass, renameClass, renderClasses, renderCurrentClass, selectClass } from "./classes.js";
+import { addForked, createClass, exportClass, reloadClasses, renameClass, renderClasses, renderCurrentClass, replaceClass, selectClass } from "./classes.js";
 import { initDetail } from "./detail.js";
 import { resetResults } from "./grid.js";
 import { initKeys } from "./keyboard.js";
@@ -14,6 +15,7 @@ import { closeMenu } from "./menu.js";
 import { initModes, nextRound, renderTextSearch, searchImages, searchText } from "./search.js";
 import { clearSelection, markTarget, renderSelection } from "./selection.js";
 import { initSettings } from "./settings.js";
+import { forkClass, openShare } from "./sharing.js";
 import { $, loadStore, saveStore, state } from "./state.js";
 
 // ---------------------------------------------------------------- login
@@ -137,6 +139,9 @@ function init() {
   $("next-round").addEventListener("click", () => nextRound());
   $("class-rename").addEventListener("click", renameClass);
   $("class-export").addEventListener("click", exportClass);
+  $("class-share").addEventListener("click", () => state.cls && openShare(state.cls, replaceClass));
+  $("class-fork").addEventListener("click", () => state.cls && forkClass(state.cls, addForked));
+  $("classes-refresh").addEventListener("click", reloadClasses);
   $("sel-clear").addEventListener("click", clearSelection);
   $("mark-pos").addEventListener("click", () => markTarget(1));
   $("mark-neg").addEventListener("click", () => markTarget(-1));

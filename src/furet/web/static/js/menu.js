@@ -3,11 +3,12 @@ import { h } from "../api.js";
 import { addToClass, createClass } from "./classes.js";
 import { openDetail } from "./detail.js";
 import { searchSimilar } from "./search.js";
+import { canEdit } from "./sharing.js";
 import { $, state } from "./state.js";
 
 /** One "Add image to existing class" button per class of the collection (or "none yet"). */
 export function addToClassItems(id, wrap = (fn) => fn) {
-  const classes = state.classes.filter((c) => c.collection === state.collection);
+  const classes = state.classes.filter((c) => c.collection === state.collection && canEdit(c));
   if (!classes.length) return [h("div", { class: "menu-empty" }, "none yet")];
   return classes.map((c) =>
     h(

@@ -4,6 +4,7 @@ import { busy } from "./busy.js";
 import { createClassFromQuery, refreshPrecision, renderCurrentClass, renderPrecision } from "./classes.js";
 import { showResults } from "./grid.js";
 import { settings } from "./settings.js";
+import { readOnlyReason } from "./sharing.js";
 import { $, MODE_HELP, MODE_LABEL, MODES, currentCollection, state } from "./state.js";
 
 /** The mode buttons, each with its one-line explanation as tooltip; the current one's below. */
@@ -42,6 +43,10 @@ export async function nextRound(mode = state.mode) {
   const c = state.cls;
   if (!c) {
     toast("Create a class from an image (or pick one in My Classes) to run rounds", "info");
+    return;
+  }
+  if (readOnlyReason(c)) {
+    toast(readOnlyReason(c), "info");
     return;
   }
   const s = settings();

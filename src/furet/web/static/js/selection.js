@@ -6,6 +6,7 @@ import { afterMarks, updateClassCounts } from "./classes.js";
 import { closeMenu } from "./menu.js";
 import { paintCard } from "./grid.js";
 import { settings, spreadMarks } from "./settings.js";
+import { readOnlyReason } from "./sharing.js";
 import { $, plural, state } from "./state.js";
 
 export function onCardClick(ev, id) {
@@ -36,11 +37,16 @@ export function renderSelection() {
   $("sel-count").textContent = String(n);
   $("sel-clear").disabled = n === 0;
   $("sel-new-class").disabled = n === 0;
-  $("mark-pos").disabled = n === 0;
-  $("mark-neg").disabled = n === 0;
-  $("mark-hint").textContent = n
-    ? `p / n: mark the ${plural(n, "selected image")}, then the selection clears`
-    : "p / n: mark the image under the mouse";
+  const readOnly = readOnlyReason();
+  for (const b of [$("mark-pos"), $("mark-neg")]) {
+    b.disabled = n === 0 || Boolean(readOnly);
+    b.title = readOnly || "";
+  }
+  $("mark-hint").textContent = readOnly
+    ? "read only: no marks"
+    : n
+      ? `p / n: mark the ${plural(n, "selected image")}, then the selection clears`
+      : "p / n: mark the image under the mouse";
 }
 
 /** Mark the selection, or (none) the pointed image: what p / n and the bar's buttons do. */
@@ -57,6 +63,7 @@ export function markTarget(value) {
 export async function mark(ids, value, { toggle = false, fromSelection = false } = {}) {
   const c = state.cls;
   if (!c) return toast("Pick a class in My Classes, or create one from an image, to mark images");
+  if (readOnlyReason(c)) return toast(readOnlyReason(c), "info");
   if (!ids.length) return toast("Select images first, or point at one", "info");
   const stale = errorToasts();
   const unmark = toggle && ids.every((id) => state.labels.get(id) === value);
