@@ -11,11 +11,14 @@ from furet.domain.resemblance import (
     RELATED,
     ClassProfile,
     on_positives,
+    own_scores,
     profile,
+    relative_on_positives,
     resemblance,
     score_scale,
     spread_rows,
     standardised_scores,
+    top_length,
     top_overlap,
     weight_cosine,
 )
@@ -124,7 +127,26 @@ def test_classes_of_one_concept_resemble_each_other_and_no_other() -> None:
     assert weight_cosine(first[:1], first[:1])[0, 0] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_resemblance_is_relative_to_a_class_on_its_own_positives() -> None:
+    """In a collection where the concept is half of the items, its positives sit about 1
+    deviation above the mean (2 where it is one in six): the relative resemblance of two
+    classes of it stays above RELATED in both, and a class on itself is 1."""
+    x, concept = _collection()
+    a = _taught(x, concept, 2, seed=7)
+    assert relative_on_positives([a], [a])[0, 0] == pytest.approx(1.0)
+    keep = np.concatenate([np.flatnonzero(concept == 2), np.flatnonzero(concept == 3)])
+    common_x, common_c = x[keep], concept[keep]  # concept 2 is half of this collection
+    rare = [_taught(x, concept, 2, seed=s) for s in (8, 9)]
+    common = [_taught(common_x, common_c, 2, seed=s) for s in (8, 9)]
+    assert own_scores(rare)[0] > 1.8 and own_scores(common)[0] < 1.2
+    assert resemblance(rare[:1], rare[1:])[0, 0] >= RELATED
+    assert resemblance(common[:1], common[1:])[0, 0] >= RELATED
+    other = _taught(common_x, common_c, 3, seed=10)
+    assert resemblance(common[:1], [other])[0, 0] < 0
+
+
 def test_top_overlap_is_the_share_of_one_list_in_the_other() -> None:
+    assert [top_length(n) for n in (3, 30, 400, 1360, 10**6)] == [3, 5, 20, 50, 50]
     assert top_overlap(np.array([1, 2, 3, 4]), np.array([4, 3, 9, 8])) == 0.5
     assert top_overlap(np.array([], np.int64), np.array([], np.int64)) == 0.0
 

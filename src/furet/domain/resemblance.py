@@ -11,12 +11,19 @@ users on one image (measured on Oxford Flowers 17 against the raw logit, the pro
 robust and positives-anchored scales, rank percentiles and Platt scaling: see README,
 "Model discovery").
 
-The resemblance of two classes A and B (same embedding space) is **symmetric**: the mean of
-B's standardised score on A's positives and A's on B's. Because a score is linear, the mean
-score on a class's positives is the score of their centroid, so a class is summed up by its
-:class:`ClassProfile` (model, scale, centroid) and a whole matrix of resemblances costs two
-matrix products. Chosen over the cosine of the two weight vectors and the overlap of the two
-top-k lists on the same measurement (they are kept as evidence).
+The resemblance of two classes A and B (same embedding space) is **symmetric** and
+**relative**: B's standardised score on A's positives as a share of B's score on its own
+positives, averaged with the same share the other way round. 1 means "scores your positives as
+high as its own", 0 "no higher than an average item". Relative, because a standardised score
+depends on how common the concept is in the collection (the positives of a concept that is
+half of it sit about 1 deviation above the mean, those of one in seventeen about 4): the share
+does not, so one threshold (``RELATED``) holds on any collection. Because a score is linear, the
+mean score on a class's positives is the score of their centroid, so a class is summed up by
+its :class:`ClassProfile` (model, scale, centroid) and a whole matrix of resemblances costs two
+matrix products. Chosen over the cosine of the two weight vectors and the overlap of their
+top-k lists on the same measurement (README, "Model discovery"), which are kept as evidence;
+absolute standardised scores ranked as well there (one label in 17 everywhere), but their
+scale follows the prevalence.
 
 Everything here is in one embedding space: vectors of different spaces are not comparable,
 and the callers compare only classes of the same space.
@@ -36,13 +43,20 @@ from furet.errors import InvalidInputError
 SCALE_SAMPLE = 20_000
 #: Quantiles kept with a scale (0, 1/Q, ..., 1): what share of the collection scores lower.
 QUANTILES = 100
-#: Resemblance (in standard deviations) from which two classes are "related": chosen on 8 of
-#: the 17 Oxford Flowers labels (same-label pairs 97% above it, other pairs 0.3%).
-RELATED = 1.5
-#: Length of the top lists whose overlap is shown as evidence of a resemblance.
+#: Resemblance from which two classes are "related": chosen on 8 of the 17 Oxford Flowers
+#: labels (93% of the pairs of classes of one label above it, 0.2% of the other pairs).
+RELATED = 0.4
+#: Length of the top lists whose overlap is shown as evidence of a resemblance: ``TOP_K``,
+#: but at most ``TOP_SHARE`` of the collection (the top 50 of 30 items is all of them), and
+#: at least ``TOP_MIN``.
 TOP_K = 50
+TOP_SHARE = 0.05
+TOP_MIN = 5
 #: The smallest deviation a scale may have (a constant model would divide by zero).
 _MIN_STD = 1e-6
+#: The smallest own score a relative score divides by: a class whose positives score no
+#: higher than an average item has learnt nothing to compare.
+_MIN_OWN = 0.1
 
 
 def spread_rows(n: int, most: int) -> np.ndarray:
@@ -152,11 +166,28 @@ def on_positives(mine: Sequence[ClassProfile], theirs: Sequence[ClassProfile]) -
     return standardised_scores(theirs, centroids)
 
 
+def own_scores(profiles: Sequence[ClassProfile]) -> np.ndarray:
+    """``(c,)``: each class's standardised score on its own positives (at least 0.1)."""
+    own = [float(p.scale.standardise(p.centroid @ p.w + p.b)) for p in profiles]
+    return np.maximum(np.array(own, np.float64), _MIN_OWN)
+
+
+def relative_on_positives(
+    mine: Sequence[ClassProfile], theirs: Sequence[ClassProfile]
+) -> np.ndarray:
+    """``(len(mine), len(theirs))``: :func:`on_positives` as a share of each of ``theirs``'s
+    score on its own positives (1: my positives score as high as theirs)."""
+    return on_positives(mine, theirs) / own_scores(theirs)[None, :]
+
+
 def resemblance(mine: Sequence[ClassProfile], theirs: Sequence[ClassProfile]) -> np.ndarray:
     """``(len(mine), len(theirs)) float64``, symmetric in its two arguments: the mean of
-    "theirs on my positives" and "mine on their positives", in standard deviations. Two
-    classes of one visual concept score about 3; above ``RELATED`` they are related."""
-    return (on_positives(mine, theirs) + on_positives(theirs, mine).T) / 2
+    "theirs on my positives" and "mine on their positives", each relative to the class's score
+    on its own positives. Two classes of one visual concept score about 0.85; from
+    ``RELATED`` on they are related."""
+    if not mine or not theirs:
+        return np.zeros((len(mine), len(theirs)))
+    return (relative_on_positives(mine, theirs) + relative_on_positives(theirs, mine).T) / 2
 
 
 def weight_cosine(mine: Sequence[ClassProfile], theirs: Sequence[ClassProfile]) -> np.ndarray:
@@ -168,6 +199,11 @@ def weight_cosine(mine: Sequence[ClassProfile], theirs: Sequence[ClassProfile]) 
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
     return (a @ t.T).astype(np.float64)
+
+
+def top_length(n: int) -> int:
+    """How long the top lists compared on a collection of ``n`` items are."""
+    return min(n, max(TOP_MIN, min(TOP_K, int(n * TOP_SHARE))))
 
 
 def top_overlap(a: np.ndarray, b: np.ndarray) -> float:

@@ -80,10 +80,15 @@ class Community:
     groups: list[Neighbour]
     compared: dict[str, int]
     skipped: dict[str, int]
+    #: The class asked about (a ``class`` query), shown as ``query.class``.
+    source: ClassRef | None = None
 
     def as_json(self) -> dict[str, object]:
+        query = dict(self.query)
+        if self.source is not None:
+            query["class"] = self.source.as_json()
         return {
-            "query": self.query,
+            "query": query,
             "users": [n.as_json() for n in self.users],
             "groups": [n.as_json() for n in self.groups],
             "compared": dict(self.compared),
@@ -134,12 +139,11 @@ class Communities:
         owner = source.visible.row.owner_id
         found = self.discovery.candidates(None, include_mine=True)
         theirs = [p for p in found.profiled if p.visible.row.owner_id != owner]
-        query: dict[str, object] = {
-            "kind": "class",
-            "class": ClassRef.of(source, self.user_id).as_json(),
-        }
+        query: dict[str, object] = {"kind": "class", "class_id": class_id}
         skipped = {"untrained": found.untrained, "without_positives": found.without_positives}
-        return self._rank(query, [source], theirs, limit, min_score, skipped)
+        community = self._rank(query, [source], theirs, limit, min_score, skipped)
+        community.source = ClassRef.of(source, self.user_id)
+        return community
 
     def _rank(
         self,

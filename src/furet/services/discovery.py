@@ -22,10 +22,10 @@ import numpy as np
 
 from furet.domain.resemblance import (
     RELATED,
-    TOP_K,
-    on_positives,
+    relative_on_positives,
     resemblance,
     standardised_scores,
+    top_length,
     top_overlap,
     weight_cosine,
 )
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 #: Most classes one discovery answers with, and most similar images per class.
 MAX_LIMIT = 100
 MAX_SIMILAR = 20
+#: Items of both top lists shown with a resemblance.
+SHARED_SHOWN = 10
 
 
 def actions(visible: VisibleClass, mine: bool) -> tuple[str, ...]:
@@ -133,13 +135,16 @@ class FiringEvidence:
 class ResemblanceEvidence:
     """Why a class resembles the query class (``mine``: the query class)."""
 
-    theirs_on_mine: float  # its mean standardised score on my positives
-    mine_on_theirs: float  # my class's on its positives
+    #: Its mean standardised score on my positives, as a share of that on its own (1: as
+    #: high); and the same of my class on its positives. ``score`` is their mean.
+    theirs_on_mine: float
+    mine_on_theirs: float
     weight_cosine: float  # cosine of the two weight vectors
     #: Same collection only (else None): items both mark positive, share of my top
-    #: ``TOP_K`` in theirs, and the items in both top lists (best of mine first).
+    #: ``top_k`` in theirs, and the first ``SHARED_SHOWN`` items in both (best of mine first).
     shared_positives: int | None = None
     top_overlap: float | None = None
+    top_k: int | None = None
     shared_top: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
@@ -149,7 +154,7 @@ class ResemblanceEvidence:
             "weight_cosine": round(self.weight_cosine, 4),
             "shared_positives": self.shared_positives,
             "top_overlap": None if self.top_overlap is None else round(self.top_overlap, 4),
-            "top_k": TOP_K,
+            "top_k": self.top_k,
             "shared_top": self.shared_top,
         }
 
@@ -181,10 +186,15 @@ class DiscoveryResult:
     results: list[Found]
     compared: int
     skipped: dict[str, int]
+    #: The class asked about (a ``class`` query), shown as ``query.class``.
+    source: ClassRef | None = None
 
     def as_json(self) -> dict[str, object]:
+        query = dict(self.query)
+        if self.source is not None:
+            query["class"] = self.source.as_json()
         return {
-            "query": self.query,
+            "query": query,
             "results": [f.as_json() for f in self.results],
             "compared": self.compared,
             "skipped": dict(self.skipped),
@@ -336,18 +346,16 @@ class Discovery:
         source = self.profile_of(class_id)
         found = self.candidates(None, include_mine)
         same = [p for p in found.profiled if p.space == source.space and p.class_id != class_id]
-        query: dict[str, object] = {
-            "kind": "class",
-            "class": ClassRef.of(source, self.user_id).as_json(),
-        }
+        query: dict[str, object] = {"kind": "class", "class_id": class_id}
+        ref = ClassRef.of(source, self.user_id)
         other = sum(1 for p in found.profiled if p.space != source.space)
         skipped = _skipped(found, other_space=other)
         if not same:
-            return DiscoveryResult(query, [], 0, skipped)
+            return DiscoveryResult(query, [], 0, skipped, ref)
         profiles = [p.profile for p in same]
         r = resemblance([source.profile], profiles)[0]
-        theirs_on_mine = on_positives([source.profile], profiles)[0]
-        mine_on_theirs = on_positives(profiles, [source.profile])[:, 0]
+        theirs_on_mine = relative_on_positives([source.profile], profiles)[0]
+        mine_on_theirs = relative_on_positives(profiles, [source.profile])[:, 0]
         cosine = weight_cosine([source.profile], profiles)[0]
         order = [i for i in np.argsort(-r, kind="stable").tolist() if r[i] >= min_score][:limit]
         tops = _TopLists(source)
@@ -363,10 +371,13 @@ class Discovery:
                     evidence,
                     shared_positives=len(np.intersect1d(source.positive_ids, p.positive_ids)),
                     top_overlap=top_overlap(mine_top, theirs_top),
-                    shared_top=[int(x) for x in mine_top[np.isin(mine_top, theirs_top)]],
+                    top_k=len(mine_top),
+                    shared_top=[
+                        int(x) for x in mine_top[np.isin(mine_top, theirs_top)][:SHARED_SHOWN]
+                    ],
                 )
             out.append(Found(ClassRef.of(p, self.user_id), float(r[i]), evidence))
-        return DiscoveryResult(query, out, len(same), skipped)
+        return DiscoveryResult(query, out, len(same), skipped, ref)
 
     def profile_of(self, class_id: int) -> Profiled:
         """The profile of class ``class_id``, which the caller must be able to read; a class
@@ -395,7 +406,7 @@ def _similar(p: Profiled, query: np.ndarray, n: int) -> list[Similar]:
 
 
 class _TopLists:
-    """The ``TOP_K`` item ids each class scores highest on the source class's collection
+    """The ``top_length`` item ids each class scores highest on the source class's collection
     (scored by the collection's scan), computed once per class."""
 
     def __init__(self, source: Profiled):
@@ -407,6 +418,6 @@ class _TopLists:
         if top is None:
             index = self.collection.index(p.space)
             scores = index.scores(p.profile.w, p.profile.b)
-            rows = top_rows(scores, TOP_K)
+            rows = top_rows(scores, top_length(len(scores)))
             top = self._tops[p.class_id] = self.collection.matrix(p.space).item_ids[rows]
         return top
