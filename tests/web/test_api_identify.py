@@ -22,7 +22,7 @@ def test_identify_ranks_the_callers_classes(api: Api) -> None:
     c = api.client("bob")
     c.post("/v1/classes", json={"name": "untrained", "collection": "flowers", "item_ids": [1]})
     files = [("images", ("q.jpg", api.image("sunflower", 14), "image/jpeg"))]
-    r = c.post("/v1/identify?collection=flowers&similar=2", files=files)
+    r = c.post("/v1/identify?collection=flowers&similar=2&scope=mine", files=files)
     assert r.status_code == 200, r.text
     body = r.json()
     results = body["results"]
