@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from furet.cli import classes, enrich, users
+from furet.cli import classes, discover, enrich, users
 from furet.cli.common import (
     CollectionOpt,
     HomeOpt,
@@ -43,6 +43,7 @@ app.add_typer(classes.app, name="class")
 app.add_typer(users.app, name="user")
 app.command()(users.serve)
 enrich.register(app)  # furet enrich, furet tags ...
+discover.register(app)  # furet discover, furet community
 export_app = typer.Typer(help="Export what classes found.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
