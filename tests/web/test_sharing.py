@@ -1,5 +1,6 @@
 """Sharing across institutions over HTTP: the authorisation matrix (owner, group member with
-read, with edit, member of another group, other user, admin) for every class action; public
+read, with edit, member of another group, other user, admin) for every class action (see,
+list, versions, export, identify, enrich, fork, label, round, rename, delete, share); public
 classes; forks; who made each label and version; identify over shared and public classes; and
 that a change of rights holds from the next request in another server process."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -80,9 +82,26 @@ def _query(api: Api) -> list[tuple[str, tuple[str, bytes, str]]]:
 
 # Each action: what it sends for a level, answering its status code. Listing and identify
 # answer 200 when the class is among the results, 404 when it is not. Actions that change or
-# delete the class work on a class of their own. The enrichment routes add their action here
-# (a class shared for read may be enriched with).
+# delete the class work on a class of their own.
 Action = Callable[[World, TestClient], int]
+
+
+def _enrich(w: World, c: TestClient) -> int:
+    """Tag the collection with the class (a read right is enough), and wait for the job."""
+    r = c.post("/v1/enrichments", json={"class_ids": [w.class_id], "threshold": 0.0})
+    if r.status_code != 202:
+        return r.status_code
+    job_id = r.json()["enrichment_id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = c.get(f"/v1/enrichments/{job_id}").json()
+        if job["state"] not in ("queued", "running"):
+            assert job["state"] == "done", job
+            break
+        time.sleep(0.05)
+    tags = c.get(f"/v1/classes/{w.class_id}/tags")
+    assert tags.status_code == 200, tags.text
+    return r.status_code
 
 
 def _listed(w: World, c: TestClient) -> int:
@@ -138,6 +157,7 @@ ACTIONS: dict[str, Action] = {
     "versions": lambda w, c: c.get(f"/v1/classes/{w.class_id}/versions").status_code,
     "export": lambda w, c: c.get(f"/v1/classes/{w.class_id}/export").status_code,
     "identify": _identified,
+    "enrich": _enrich,
     "fork": _fork,
     "label": _label,
     "round": _round,
@@ -155,6 +175,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "versions": SEE,
     "export": SEE,
     "identify": SEE,
+    "enrich": {level: 202 for level in SEE},
     "fork": {level: 201 for level in SEE},
     "label": EDIT,
     "round": EDIT,
