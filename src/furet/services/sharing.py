@@ -45,9 +45,9 @@ class Keep(Enum):
 
 _RANK: dict[str, int] = {"read": 1, "edit": 2, "own": 3}
 _WHAT = {
-    "read": "seeing it",
-    "edit": "labelling it and running its rounds",
-    "own": "renaming, deleting it and changing its sharing",
+    "read": "see it",
+    "edit": "label it and run its rounds",
+    "own": "rename it, delete it or change its sharing",
 }
 
 
@@ -158,14 +158,16 @@ class Sharing:
             )
         if not at_least(right, need):
             owner = self.store.user_name(row.owner_id)
-            ask = (
-                f"only its owner {owner} or an administrator may"
-                if need == "own"
-                else f"ask {owner} for the {need} right, or fork it (POST "
-                f"/v1/classes/{class_id}/fork) to make your own copy; {need} allows"
-            )
+            if need == "own":
+                ask = f"only its owner {owner} or an administrator may {_WHAT[need]}"
+            else:
+                ask = (
+                    f"ask {owner} for the {need} right (to {_WHAT[need]}), or fork it to make "
+                    f"your own copy (POST /v1/classes/{class_id}/fork, or: furet class fork "
+                    f"{owner}/{row.name})"
+                )
             raise PermissionDeniedError(
-                f"you may {right} class {class_id} ({owner}/{row.name}); {ask} {_WHAT[need]}"
+                f"you may {right} class {class_id} ({owner}/{row.name}); {ask}"
             )
         return row
 
