@@ -195,7 +195,7 @@ def calibration_table(
             for part, wanted in (("tune", tune), ("held", set(labels) - tune)):
                 cols = [k for k, label in enumerate(own) if label in wanted]
                 rows = np.isin(y, list(wanted))
-                top = own[cols][c[np.ix_(rows, cols)].argmax(1)]
+                top = own[cols][c[np.ix_(rows, np.array(cols))].argmax(1)]
                 row[f"{pop} {part}"] = round(float(np.mean(top == y[rows])), 4)
             if pop == "A":  # the scenario: the 17 classes together
                 row["A, 17 classes"] = round(float(np.mean(own[c.argmax(1)] == y)), 4)
