@@ -62,7 +62,7 @@ def test_cut_for_precision_on_marked_items_is_exact() -> None:
     # Precision at each cut: 1, 1, 2/3, 3/4, 4/5, 4/6.
     cut = cut_for_precision(scores, labels, curve, 0.75, floor=-10)
     assert cut is not None and cut.threshold == 1.0 and cut.tags == 5
-    assert cut.precision == pytest.approx(0.8)
+    assert cut.precision == pytest.approx(0.8) and cut.precision_sd == 0.0  # all known
     cut = cut_for_precision(scores, labels, curve, 0.9, floor=-10)
     assert cut is not None and cut.threshold == 4.0 and cut.tags == 2
     # Never below the floor.
@@ -75,10 +75,15 @@ def test_cut_for_precision_counts_unmarked_items_by_the_curve() -> None:
     scores = np.array([10.0, 10, 0.0, 0.0])
     labels = np.zeros(4, np.int8)
     # Two items at p ~ 1 and two at p = 0.5: precision 1 above 10, 0.75 at 0.
-    cut = cut_for_precision(scores, labels, curve, 0.9, floor=-5)
+    cut = cut_for_precision(scores, labels, curve, 0.9, floor=-5, confidence=0)
     assert cut is not None and cut.tags == 2
-    cut = cut_for_precision(scores, labels, curve, 0.7, floor=-5)
+    cut = cut_for_precision(scores, labels, curve, 0.7, floor=-5, confidence=0)
     assert cut is not None and cut.tags == 4 and cut.precision == pytest.approx(0.75, abs=1e-3)
+    # The two coin flips' spread, sqrt(2 x 0.25) / 4, is the estimate's standard deviation...
+    assert cut.precision_sd == pytest.approx(math.sqrt(0.5) / 4, rel=1e-3)
+    # ... which the default threshold keeps above the target: 0.75 - 0.18 < 0.7.
+    cut = cut_for_precision(scores, labels, curve, 0.7, floor=-5)
+    assert cut is not None and cut.tags == 2
     assert cut_for_precision(scores, labels, curve, 0.9999999, floor=-5) is None
     with pytest.raises(InvalidInputError):
         cut_for_precision(scores, labels, curve, 1.0, floor=-5)
@@ -102,7 +107,21 @@ def test_estimate_matches_a_simulated_collection() -> None:
     assert cut is not None
     tagged = s >= cut.threshold
     assert truth[tagged].mean() == pytest.approx(cut.precision, abs=0.01)
-    assert cut.precision >= 0.9
+    assert cut.precision - cut.precision_sd >= 0.9
+
+
+def test_the_curves_uncertainty_widens_the_estimate() -> None:
+    rng = np.random.default_rng(3)
+    s = rng.normal(0, 2, 400)
+    y = rng.random(len(s)) < 1 / (1 + np.exp(-2 * s))
+    few, many = fit_curve(s[:40], y[:40]), fit_curve(s, y)
+    assert few.var_slope > many.var_slope > 0 and few.var_intercept > many.var_intercept > 0
+    unmarked = np.zeros(len(s), np.int8)
+    sd_few = cut_at(s, unmarked, few, 0.0).precision_sd
+    sd_known = cut_at(s, unmarked, Curve(few.slope, few.intercept), 0.0).precision_sd
+    assert sd_few > sd_known > 0
+    # Round trip through the list a tagging stores.
+    assert Curve(*few.as_list()) == few
 
 
 def test_cut_at_and_top_threshold() -> None:

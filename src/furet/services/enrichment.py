@@ -284,7 +284,7 @@ class Enrichment:
                     rule=rule.kind,
                     value=float(rule.value),
                     floor=floor,
-                    curve=None if curve is None else [curve.slope, curve.intercept],
+                    curve=None if curve is None else curve.as_list(),
                 )
             )
         user = owners.user_name(self.learning.user_id)
@@ -581,12 +581,14 @@ class _Pass:
                 "tags": est.tags,
                 "expected_positives": finite(est.expected_positives),
                 "precision": finite(est.precision),
+                "precision_sd": finite(est.precision_sd),
                 "rows": len(rows),
             }
             t.generation = list(self.store.generation())
             t.job_id, t.updated_at = self.job.job_id, now()
             c.threshold, c.tags, c.rows = threshold, est.tags, len(rows)
             c.precision = finite(est.precision)
+            c.precision_sd = finite(est.precision_sd)
             c.expected_positives = finite(est.expected_positives)
             c.floor = t.floor
         self.tags.save(state)

@@ -69,6 +69,8 @@ class ClassJob:
     threshold: float | None = None
     tags: int | None = None
     precision: float | None = None
+    #: Standard deviation of the estimated precision.
+    precision_sd: float | None = None
     expected_positives: float | None = None
     #: Rows kept (every item scoring at least ``floor``).
     rows: int | None = None
@@ -115,6 +117,7 @@ class Job:
                     "threshold": finite(c.threshold),
                     "tags": c.tags,
                     "estimated_precision": finite(c.precision),
+                    "precision_sd": finite(c.precision_sd),
                     "expected_positives": finite(c.expected_positives),
                     "rows": c.rows,
                     "scored": c.scored,

@@ -86,6 +86,7 @@ class TagSummary:
             "tags": est.get("tags", 0),
             "rows": est.get("rows", 0),
             "estimated_precision": est.get("precision"),
+            "precision_sd": est.get("precision_sd"),
             "expected_positives": est.get("expected_positives"),
             "enrichment_id": t.job_id,
             "updated_at": t.updated_at,

@@ -95,12 +95,13 @@ class Tagging:
     value: float
     floor: float
     threshold: float | None = None
-    #: ``[slope, intercept]`` of the calibration curve (``domain.calibration.Curve``).
+    #: The calibration curve's fields (``domain.calibration.Curve``), when there is one.
     curve: list[float] | None = None
     #: segment name -> file rows ``[lo, hi)`` scored.
     covered: dict[str, list[list[int]]] = field(default_factory=dict)
     parts: list[str] = field(default_factory=list)
-    #: After each pass: ``tags``, ``expected_positives``, ``precision`` (estimated), ``rows``.
+    #: After each pass: ``tags``, ``expected_positives``, ``precision`` (estimated) and its
+    #: ``precision_sd``, ``rows``.
     estimate: dict[str, float | int | None] = field(default_factory=dict)
     #: The segment store's generation when the tags were last settled: another one means
     #: items were added or changed since (the tags are not up to date).

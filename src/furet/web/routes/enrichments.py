@@ -32,7 +32,7 @@ Format = Literal["csv", "jsonl", "parquet"]
 #: A score (logit) a client may send: finite and bounded.
 Score = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
 
-_FILES = {
+_FILES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "the tags, one row per item and class",
         "content": {
