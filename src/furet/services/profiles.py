@@ -157,7 +157,9 @@ class ProfileBuilder:
         """The cached profile of ``version``, else one built from the latest version (which
         a concurrent round may have made newer), and the version it is of."""
         space = visible.row.space
-        key = (visible.class_id, version, col.collection_id, space, col.store(space).generation())
+        # The creation time tells apart a class from a later one that SQLite gave its id again.
+        where = (col.collection_id, space, col.store(space).generation(), visible.row.created_at)
+        key = (visible.class_id, version, *where)
         entry = self._cache.get(key)
         if entry is not None:
             return entry, version
@@ -175,5 +177,5 @@ class ProfileBuilder:
             return None, latest.version
         scale = score_scale(m.vectors, latest.weights, latest.bias)
         entry = _Entry(profile(latest.weights, latest.bias, scale, positives), ids)
-        self._cache.put((visible.class_id, latest.version, *key[2:]), entry)
+        self._cache.put((visible.class_id, latest.version, *where), entry)
         return entry, latest.version
