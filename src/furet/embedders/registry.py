@@ -31,7 +31,7 @@ def register_embedder(spec: EmbedderSpec) -> Callable[[Builder], Builder]:
 def _load_builtin() -> None:
     # Importing the modules runs their @register_embedder decorators. The Hugging Face ones
     # import transformers only inside their builders, so listing models stays fast.
-    from furet.embedders import clip, dinov2, lite0, mclip  # noqa: F401
+    from furet.embedders import clip, dinov2, efficientnet_lite, mclip  # noqa: F401
 
 
 def list_embedders() -> list[EmbedderSpec]:
