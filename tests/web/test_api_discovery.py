@@ -120,6 +120,9 @@ def test_an_item_finds_classes_and_who_marked_it(api: Api, scene: Scene) -> None
     assert body["results"][0]["evidence"]["marked_positive"] is True
     assert body["query"] == {"kind": "item", "item_id": item, "collection": "flowers"}
     is_problem(api.client("d-out").get("/v1/discovery/items/999999999"), 404)
+    is_problem(api.client("d-out").get(f"/v1/discovery/items/{item}?collection=nope"), 404)
+    same = api.client("d-out").get(f"/v1/discovery/items/{item}?collection=flowers&limit=20")
+    assert _ids(same.json()) == found
 
 
 def test_similar_classes_of_a_class(api: Api, scene: Scene) -> None:

@@ -118,12 +118,16 @@ def discover(
             [image], collection=collection, include_mine=include_mine, limit=limit
         )
     elif item is not None:
-        result = discovery.item(item, include_mine=include_mine, limit=limit)
+        result = discovery.item(item, collection=collection, include_mine=include_mine, limit=limit)
     else:
         assert class_name is not None
         class_id = resolve_class(furet, user_id, class_name)
         result = discovery.similar_classes(
-            class_id, include_mine=include_mine, limit=limit, min_score=min_score
+            class_id,
+            collection=collection,
+            include_mine=include_mine,
+            limit=limit,
+            min_score=min_score,
         )
     if as_json:
         print_json(result.as_json())

@@ -236,6 +236,9 @@ class Discovery:
             visible = [v for v in visible if v.row.owner_id != self.user_id]
         return self.profiles.profiles(visible)
 
+    def _collection_id(self, collection: str | None) -> int | None:
+        return self.home.collection(collection).collection_id if collection else None
+
     # -- an image or an item -----------------------------------------------------------------
 
     def image(
@@ -252,8 +255,7 @@ class Discovery:
         _check(limit, similar)
         if not images:
             raise InvalidInputError("give at least one image")
-        col_id = self.home.collection(collection).collection_id if collection else None
-        found = self.candidates(col_id, include_mine)
+        found = self.candidates(self._collection_id(collection), include_mine)
         queries: dict[str, np.ndarray] = {}
         unavailable: set[str] = set()
         for p in found.profiled:
@@ -274,16 +276,24 @@ class Discovery:
         return DiscoveryResult(query, results, len(scored), skipped)
 
     def item(
-        self, item_id: int, *, include_mine: bool = False, limit: int = 10, similar: int = 3
+        self,
+        item_id: int,
+        *,
+        collection: str | None = None,
+        include_mine: bool = False,
+        limit: int = 10,
+        similar: int = 3,
     ) -> DiscoveryResult:
-        """The classes that fire on item ``item_id``, in every space its collection has."""
+        """The classes that fire on item ``item_id``, in every space its collection has;
+        ``collection``: only classes of that collection."""
         _check(limit, similar)
+        classes_of = self._collection_id(collection)
         col_id = self.home.catalog.item_collection(item_id)
         if col_id is None:
             raise NotFoundError(f"no item {item_id}")
         col = self.home.collection_by_id(col_id)
         spaces = set(col.spaces())
-        found = self.candidates(None, include_mine)
+        found = self.candidates(classes_of, include_mine)
         queries: dict[str, np.ndarray] = {}
         for space in {p.space for p in found.profiled} & spaces:
             rows = col.matrix(space).rows_of([item_id])
@@ -336,15 +346,18 @@ class Discovery:
         self,
         class_id: int,
         *,
+        collection: str | None = None,
         include_mine: bool = False,
         limit: int = 10,
         min_score: float = RELATED,
     ) -> DiscoveryResult:
         """The classes that resemble class ``class_id`` (one the caller may read), best first:
-        those of its space whose resemblance is at least ``min_score``."""
+        those of its space (of ``collection`` if given) whose resemblance is at least
+        ``min_score``."""
         _check(limit)
+        classes_of = self._collection_id(collection)
         source = self.profile_of(class_id)
-        found = self.candidates(None, include_mine)
+        found = self.candidates(classes_of, include_mine)
         same = [p for p in found.profiled if p.space == source.space and p.class_id != class_id]
         query: dict[str, object] = {"kind": "class", "class_id": class_id}
         ref = ClassRef.of(source, self.user_id)

@@ -30,6 +30,7 @@ from furet.web.uploads import read_images
 
 router = APIRouter(prefix="/v1", tags=["discovery"], responses=PROBLEMS)
 
+OnlyOf = Annotated[str | None, Query(description="only classes of this collection")]
 IncludeMine = Annotated[
     bool, Query(description="also the caller's own classes (marked mine: true)")
 ]
@@ -120,7 +121,7 @@ async def discover_image(
     who: CallerDep,
     ctx: ContextDep,
     images: Annotated[list[UploadFile], File(description="1 to 5 images of one subject")],
-    collection: Annotated[str | None, Query(description="only classes of this collection")] = None,
+    collection: OnlyOf = None,
     include_mine: IncludeMine = False,
     limit: Limit = 10,
     similar: SimilarCount = 3,
@@ -143,13 +144,14 @@ def discover_item(
     item_id: ItemId,
     who: CallerDep,
     ctx: ContextDep,
+    collection: OnlyOf = None,
     include_mine: IncludeMine = False,
     limit: Limit = 10,
     similar: SimilarCount = 3,
 ) -> dict[str, object]:
     """The classes others made that fire on an item, in every space of its collection."""
     result = _discovery(ctx, who).item(
-        item_id, include_mine=include_mine, limit=limit, similar=similar
+        item_id, collection=collection, include_mine=include_mine, limit=limit, similar=similar
     )
     return render_discovery(ctx, result)
 
@@ -159,6 +161,7 @@ def similar_classes(
     class_id: ClassId,
     who: CallerDep,
     ctx: ContextDep,
+    collection: OnlyOf = None,
     include_mine: IncludeMine = False,
     limit: Limit = 10,
     min_score: MinScore = RELATED,
@@ -166,7 +169,11 @@ def similar_classes(
     """The classes others made that resemble this one (which the caller may read), best
     first; 422 while it has no model (run a round first)."""
     result = _discovery(ctx, who).similar_classes(
-        class_id, include_mine=include_mine, limit=limit, min_score=min_score
+        class_id,
+        collection=collection,
+        include_mine=include_mine,
+        limit=limit,
+        min_score=min_score,
     )
     return render_discovery(ctx, result)
 
