@@ -5,6 +5,7 @@ import { busy } from "./busy.js";
 import { paintAll, resetResults } from "./grid.js";
 import { nextRound, renderModes } from "./search.js";
 import { clearSelection, renderSelection } from "./selection.js";
+import { renderEnrichButtons, tagCountBadge } from "./enrich.js";
 import { accessLine, canEdit, canOwn, classSections, forkClass, originLink, readOnlyReason, renderAccess, sectionOf } from "./sharing.js";
 import { $, plural, saveStore, state } from "./state.js";
 
@@ -32,6 +33,7 @@ function classItem(c) {
         " ",
         h("span", { class: "neg", testid: "class-negatives" }, `${c.negatives}−`),
         h("span", { class: "muted" }, ` · ${c.collection}`),
+        tagCountBadge(c),
       ),
       accessLine(c),
       originLink(c, (o) => selectClass(o)),
@@ -110,6 +112,9 @@ export function renderCurrentClass() {
   renderModes();
   renderPrecision();
   renderAccess((o) => selectClass(o));
+  renderEnrichButtons();
+  $("class-similar").hidden = !c;
+  $("class-community").hidden = !c;
   if (!c) $("round-info").textContent = "Create or pick a class to run rounds";
   else if (!canEdit(c)) $("round-info").textContent = readOnlyReason(c);
 }

@@ -1,7 +1,9 @@
 // The detail view of one image: larger picture (or the video at the keyframe's time), its
 // metadata and the actions of its card.
 import { h } from "../api.js";
-import { createClass } from "./classes.js";
+import { createClass, selectClass } from "./classes.js";
+import { discoverItem } from "./discover.js";
+import { loadItemTags } from "./enrich.js";
 import { shownScore } from "./grid.js";
 import { addToClassItems } from "./menu.js";
 import { searchSimilar } from "./search.js";
@@ -73,22 +75,29 @@ export function openDetail(item) {
     fn();
   };
   $("detail-actions").replaceChildren(
-    state.cls
-      ? h(
-          "div",
-          { class: "detail-pn", role: "group", "aria-label": "Set positive or negative", title: readOnlyReason() },
-          h("button", { type: "button", class: "pn pos", testid: "detail-positive", "aria-pressed": "false", disabled: Boolean(readOnlyReason()), onclick: () => mark([id], 1, { toggle: true }) }, "+ positive"),
-          h("button", { type: "button", class: "pn neg", testid: "detail-negative", "aria-pressed": "false", disabled: Boolean(readOnlyReason()), onclick: () => mark([id], -1, { toggle: true }) }, "− negative"),
-        )
-      : null,
-    h("button", { type: "button", testid: "detail-search-similar", onclick: close(() => searchSimilar([id])) }, "⌕ Search similar"),
-    h("button", { type: "button", testid: "detail-create-class", onclick: close(() => createClass([id])) }, "Create class from this image"),
-    h("div", { class: "menu-h" }, "Add image to existing class"),
-    ...addToClassItems(id),
-    h("a", { class: "button ghost", href: isVideo ? `${original}#t=${Number(item.time).toFixed(2)}` : original, target: "_blank", rel: "noopener", testid: "detail-original" }, "Open original ↗"),
+    ...[
+      state.cls
+        ? h(
+            "div",
+            { class: "detail-pn", role: "group", "aria-label": "Set positive or negative", title: readOnlyReason() },
+            h("button", { type: "button", class: "pn pos", testid: "detail-positive", "aria-pressed": "false", disabled: Boolean(readOnlyReason()), onclick: () => mark([id], 1, { toggle: true }) }, "+ positive"),
+            h("button", { type: "button", class: "pn neg", testid: "detail-negative", "aria-pressed": "false", disabled: Boolean(readOnlyReason()), onclick: () => mark([id], -1, { toggle: true }) }, "− negative"),
+          )
+        : null,
+      h("button", { type: "button", testid: "detail-search-similar", onclick: close(() => searchSimilar([id])) }, "⌕ Search similar"),
+      h("button", { type: "button", testid: "detail-create-class", onclick: close(() => createClass([id])) }, "Create class from this image"),
+      h("button", { type: "button", testid: "detail-discover", title: "Classes of other users and institutions that fire on this image", onclick: close(() => discoverItem(item)) }, "Discover classes that fire on it"),
+      h("div", { class: "menu-h" }, "Add image to existing class"),
+      ...addToClassItems(id),
+      h("a", { class: "button ghost", href: isVideo ? `${original}#t=${Number(item.time).toFixed(2)}` : original, target: "_blank", rel: "noopener", testid: "detail-original" }, "Open original ↗"),
+    ].filter(Boolean),
   );
   if (!dlg.open) dlg.showModal();
   refreshDetail(id);
+  loadItemTags(id, () => shown === item && dlg.open, (c) => {
+    dlg.close();
+    selectClass(c);
+  });
 }
 
 /** Keep the dialog's mark buttons in step with the card's. */

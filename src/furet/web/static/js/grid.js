@@ -13,6 +13,17 @@ export function shownScore(item, round) {
   if (!round) {
     return { kind: "similarity", label: "Similarity", value: score, title: "Cosine similarity to the query" };
   }
+  if (round.score_kind === "tags") {
+    const known = item.confidence != null;
+    return {
+      kind: "tags",
+      label: known ? "Confidence" : "Probability",
+      value: Number(known ? item.confidence : item.probability),
+      title:
+        `Tag of “${round.class_name}”: decision value ${score.toFixed(3)} (threshold ${Number(round.threshold).toFixed(3)}, ` +
+        `${item.decision ? "tagged" : "below it"})${known ? "; confidence: the calibrated chance it is a positive" : ""}`,
+    };
+  }
   if (round.score_kind === "similarity" && item.similarity != null) {
     return {
       kind: "similarity",
@@ -40,6 +51,7 @@ export function resetResults() {
   $("query-info").textContent = "";
   $("result-count").textContent = "";
   renderSelection();
+  document.dispatchEvent(new CustomEvent("furet:results", { detail: null }));
 }
 
 /** Show `items`; `round` is the round's answer without its page (null for a search). */
@@ -67,6 +79,7 @@ export function showResults(items, round) {
   if (!items.length) toast("No result", "info");
   for (const id of state.cards.keys()) paintCard(id);
   renderSelection();
+  document.dispatchEvent(new CustomEvent("furet:results", { detail: round }));
   window.scrollTo({ top: 0 });
 }
 

@@ -5,10 +5,16 @@
 //   search.js    rounds and searches                    menu.js      the per-image menu
 //   detail.js    the detail view of one image           keyboard.js  shortcuts, drop, help
 //   sharing.js   sections of My Classes, Share, Fork, read-only classes
+//   enrich.js    Enrich dialog, job progress, tags grid and export, an image's classes
+//   discover.js  classes of others that fire on an image / item or resemble a class
+//   community.js users and groups closest to me or to a class
 import { api, authListeners, h, quotaListeners, showError, toast } from "../api.js";
 import { busy } from "./busy.js";
 import { addForked, createClass, exportClass, reloadClasses, renameClass, renderClasses, renderCurrentClass, replaceClass, selectClass } from "./classes.js";
 import { initDetail } from "./detail.js";
+import { initCommunity } from "./community.js";
+import { initDiscover } from "./discover.js";
+import { initEnrich, refreshTagCounts, resumeJobs } from "./enrich.js";
 import { resetResults } from "./grid.js";
 import { initKeys } from "./keyboard.js";
 import { closeMenu } from "./menu.js";
@@ -76,6 +82,8 @@ async function start() {
     const cls = classes.find((c) => c.class_id === saved.class_id);
     if (cls) selectClass(cls, { run: false });
   });
+  refreshTagCounts();
+  resumeJobs();
 }
 
 function renderCollections() {
@@ -121,6 +129,10 @@ function init() {
   initSettings();
   initKeys();
   initDetail();
+  initEnrich();
+  initDiscover();
+  initCommunity();
+  document.addEventListener("furet:tags", renderClasses);
   trackTopbar();
   document.querySelector('[data-testid="login-form"]').addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);

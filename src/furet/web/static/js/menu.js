@@ -2,6 +2,7 @@
 import { h } from "../api.js";
 import { addToClass, createClass } from "./classes.js";
 import { openDetail } from "./detail.js";
+import { discoverItem } from "./discover.js";
 import { searchSimilar } from "./search.js";
 import { canEdit } from "./sharing.js";
 import { $, state } from "./state.js";
@@ -46,6 +47,7 @@ export function openMenu(anchor, item) {
     h("button", { type: "button", role: "menuitem", testid: "create-class", onclick: run(() => createClass([id])) }, "Create class from this image"),
     h("button", { type: "button", role: "menuitem", testid: "menu-search-similar", onclick: run(() => searchSimilar([id])) }, "Search similar"),
     h("button", { type: "button", role: "menuitem", testid: "menu-details", onclick: run(() => openDetail(item)) }, "Details"),
+    h("button", { type: "button", role: "menuitem", testid: "menu-discover", title: "Classes of other users and institutions that fire on this image", onclick: run(() => discoverItem(item)) }, "Discover classes that fire on it"),
     h("div", { class: "menu-h" }, "Existing classes"),
     ...addToClassItems(id, run),
     h("div", { class: "menu-sep" }),

@@ -3,6 +3,7 @@ import { api, h, toast } from "../api.js";
 import { busy } from "./busy.js";
 import { createClassFromQuery, refreshPrecision, renderCurrentClass, renderPrecision } from "./classes.js";
 import { showResults } from "./grid.js";
+import { discoverImages } from "./discover.js";
 import { settings } from "./settings.js";
 import { readOnlyReason } from "./sharing.js";
 import { $, MODE_HELP, MODE_LABEL, MODES, currentCollection, state } from "./state.js";
@@ -84,7 +85,7 @@ export async function nextRound(mode = state.mode) {
 
 function searchDone(seq, data, what) {
   if (seq !== state.seq) return;
-  $("query-info").replaceChildren(...(Array.isArray(what) ? what : [what]));
+  $("query-info").replaceChildren(...(Array.isArray(what) ? what : [what]).filter((x) => x != null && x !== false));
   showResults(data.results, null);
   renderPrecision();
 }
@@ -123,6 +124,17 @@ export async function searchImages(files) {
             "Create class from this image",
           )
         : null,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "ghost small-btn",
+          onclick: () => discoverImages(files),
+          testid: "discover-query",
+          title: "Model discovery: the classes of other users and institutions that fire on the query",
+        },
+        "Discover classes",
+      ),
     ]);
   });
 }

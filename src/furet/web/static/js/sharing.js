@@ -118,8 +118,9 @@ export function renderAccess(onPick) {
   who.hidden = !c;
   if (c) {
     who.replaceChildren(
-      isOwner(c) ? h("span", { testid: "class-bar-visibility" }, sharedWith(c)) : `by ${c.owner} · `,
-      isOwner(c) ? null : h("span", { class: `right right-${c.right}`, testid: "class-bar-right", title: RIGHT_HELP[c.right] }, c.right),
+      ...(isOwner(c)
+        ? [h("span", { testid: "class-bar-visibility" }, sharedWith(c))]
+        : [`by ${c.owner} · `, h("span", { class: `right right-${c.right}`, testid: "class-bar-right", title: RIGHT_HELP[c.right] }, c.right)]),
     );
     who.title = isOwner(c) ? `Shared with: ${sharedWith(c)}` : `${c.owner}’s class: ${RIGHT_HELP[c.right] || c.right}`;
   }
@@ -128,8 +129,10 @@ export function renderAccess(onPick) {
   const note = $("read-only-note");
   note.hidden = !reason;
   note.title = reason || "";
+  // Without a class a mode button still picks the mode (and says to make a class).
+  $("next-round").disabled = !c || Boolean(reason);
   for (const b of [$("next-round"), ...$("modes").children]) {
-    b.disabled = !c || Boolean(reason);
+    if (b.id !== "next-round") b.disabled = Boolean(reason);
     if (reason) b.dataset.readOnly = "1";
     else delete b.dataset.readOnly;
   }
