@@ -91,8 +91,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     port = free_port()
     log_path = root / "serve.log"
-    # Small enrichment blocks: a job over 36 items commits (and reports progress) 5 times.
-    env = {**os.environ, "FURET_HOME": str(home), "FURET_ENRICH_BLOCK_ROWS": "8"}
+    # One row per enrichment block: a job over 36 items commits (and reports its progress) 36
+    # times, slowly enough that the UI usually shows it running.
+    env = {**os.environ, "FURET_HOME": str(home), "FURET_ENRICH_BLOCK_ROWS": "1"}
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [*CLI, "--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -334,6 +335,15 @@ def test_enrich_a_shared_class_browse_its_tags_and_export_them(
     enrich.get_by_test_id("enrich-precision").fill("0.9")
     ARTIFACTS.mkdir(exist_ok=True)
     rita.screenshot(path=str(ARTIFACTS / "enrich-dialog.png"))
+    # Every text the status bar shows, in order.
+    rita.evaluate(
+        """() => {
+            window.enrichStates = [];
+            const el = document.querySelector("[data-testid=enrich-state]");
+            new MutationObserver(() => window.enrichStates.push(el.textContent))
+                .observe(el, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
     enrich.get_by_test_id("enrich-start").click()
     expect(enrich).to_be_hidden()
     # Its progress while it runs, then what it wrote.
@@ -342,6 +352,10 @@ def test_enrich_a_shared_class_browse_its_tags_and_export_them(
     expect(rita.get_by_test_id("enrich-state")).to_have_text(
         "Enriched flowers with “daisy tags”", timeout=60_000
     )
+    states = rita.evaluate("window.enrichStates")
+    assert states[0] == "Enrichment of flowers with “daisy tags”: queued", states
+    running = re.compile(r"Enriching flowers with “daisy tags”: \d+% \(\d+ / 36 items\)")
+    assert all(running.fullmatch(t) for t in states[1:-1] if t != states[0]), states
     expect(rita.get_by_test_id("enrich-progress")).to_have_js_property("value", 1)
     summary = rita.get_by_test_id("enrich-summary").inner_text()
     m = re.search(
