@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
 from httpx import Response
 
 from tests.web.conftest import PASSWORD, Api
@@ -143,3 +144,15 @@ def test_bad_json_and_bad_fields_are_422_problems(api: Api) -> None:
         c.post("/v1/auth/login", content=b"\xff\xfe", headers={"content-type": "application/json"}),
         422,
     )
+
+
+def test_every_member_lists_the_group_names_not_their_members(api: Api) -> None:
+    api.accounts.create_group("bnf-groups-test")
+    alice = api.client("alice")
+    names = alice.get("/v1/groups")
+    assert names.status_code == 200
+    by_name = {g["name"]: g for g in names.json()}
+    assert by_name["ina"] == {"name": "ina", "mine": True}
+    assert by_name["mnhn"]["mine"] is False and "bnf-groups-test" in by_name
+    assert all(set(g) == {"name", "mine"} for g in names.json())  # no member lists
+    is_problem(TestClient(api.app).get("/v1/groups"), 401)

@@ -273,6 +273,11 @@ class AccountStore:
             s.flush()
             return {"group_id": row.group_id, "name": row.name, "members": []}
 
+    def group_names(self) -> list[str]:
+        """The names of every group (institution), sorted: what a class may be shared with."""
+        with self.sessions() as s:
+            return list(s.scalars(select(GroupRow.name).order_by(GroupRow.name)))
+
     def list_groups(self) -> list[dict[str, object]]:
         with self.sessions() as s:
             out = []

@@ -80,6 +80,14 @@ def me(who: UncountedDep, ctx: ContextDep) -> dict[str, object]:
     return _me(ctx, who)
 
 
+@router.get("/groups")
+def list_groups(who: UncountedDep, ctx: ContextDep) -> list[dict[str, object]]:
+    """Every group (institution) a class may be shared with, and whether the caller is in it
+    (names only: the members are for administrators, ``GET /v1/admin/groups``)."""
+    mine = set(who.account.groups)
+    return [{"name": n, "mine": n in mine} for n in ctx.accounts.group_names()]
+
+
 @router.get("/quota")
 def get_quota(request: Request, who: UncountedDep) -> dict[str, int]:
     """Today's quota of the caller (this request is not counted)."""
