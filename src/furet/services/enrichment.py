@@ -193,27 +193,34 @@ class Enrichment:
             f"class {cls.name!r} has no version {version} (versions 1 to {versions[-1].version})"
         )
 
-    def curve(self, cls: ClassRow) -> Curve:
+    def curve(self, cls: ClassRow, spaces: dict[tuple[int, str], _Space] | None = None) -> Curve:
         """The class's calibration curve, from its marks (spot checks included) scored out of
         fold in its own collection. InvalidInputError (saying what to do) when it has too
-        few marks or they do not separate."""
-        col = self.home.collection_by_id(cls.collection_id)
-        store = col.store(cls.space)
-        segments = live_segments(store)
+        few marks or they do not separate. ``spaces``: segments already read, by
+        (collection id, space)."""
         labels = self.learning.classes.current_labels(cls.class_id)
-        pos = _vectors(store, segments, [i for i, v in labels.items() if v > 0])
-        neg = _vectors(store, segments, [i for i, v in labels.items() if v < 0])
-        if min(len(pos), len(neg)) < MIN_PER_CLASS:
-            raise InvalidInputError(
-                f"class {cls.name!r} has {len(pos)} positive and {len(neg)} negative marks; a "
-                f"calibrated threshold needs at least {MIN_PER_CLASS} of each: mark more items "
-                "in rounds (Classify Random Images pages serve it best), or give a threshold "
-                "(--threshold T) or a number of tags (--top N)"
-            )
-        _, examples = self.learning.classes.examples(cls.class_id, store.dim)
-        oof_pos, oof_neg = out_of_fold_scores(
-            pos, neg, background=mean_vector(store, segments), extra_pos=examples
+        pos_ids = [i for i, v in labels.items() if v > 0]
+        neg_ids = [i for i, v in labels.items() if v < 0]
+        few = InvalidInputError(
+            f"class {cls.name!r} has {len(pos_ids)} positive and {len(neg_ids)} negative marks; "
+            f"a calibrated threshold needs at least {MIN_PER_CLASS} of each: mark more items "
+            "in rounds (Classify Random Images pages serve it best), or give a threshold "
+            "(--threshold T) or a number of tags (--top N)"
         )
+        if min(len(pos_ids), len(neg_ids)) < MIN_PER_CLASS:
+            raise few
+        spaces = {} if spaces is None else spaces
+        key = (cls.collection_id, cls.space)
+        if key not in spaces:
+            store = self.home.collection_by_id(cls.collection_id).store(cls.space)
+            spaces[key] = _Space(store, live_segments(store))
+        space = spaces[key]
+        pos = _vectors(space.store, space.segments, pos_ids)
+        neg = _vectors(space.store, space.segments, neg_ids)
+        if min(len(pos), len(neg)) < MIN_PER_CLASS:  # marked items deleted since
+            raise few
+        _, examples = self.learning.classes.examples(cls.class_id, space.store.dim)
+        oof_pos, oof_neg = out_of_fold_scores(pos, neg, background=space.mean(), extra_pos=examples)
         truth = np.arange(len(pos) + len(neg)) < len(pos)
         try:
             return fit_curve(np.concatenate([oof_pos, oof_neg]), truth)
@@ -256,6 +263,7 @@ class Enrichment:
             col = self.home.collection(collection)
         spaces = col.spaces()
         owners = self.learning.sharing.store
+        read: dict[tuple[int, str], _Space] = {}
         class_jobs = []
         for row in rows.values():
             if row.space not in spaces:
@@ -266,11 +274,11 @@ class Enrichment:
             v = self._version(row, version)
             curve: Curve | None
             if rule.kind == PRECISION:
-                curve = self.curve(row)
+                curve = self.curve(row, read)
                 floor = min(0.0, curve.score_at(FLOOR_PROBABILITY))
             else:
                 try:
-                    curve = self.curve(row)  # for the estimate only
+                    curve = self.curve(row, read)  # for the estimate only
                 except InvalidInputError:
                     curve = None
                 floor = min(0.0, rule.value) if rule.kind == THRESHOLD else -math.inf
@@ -357,6 +365,20 @@ def _vectors(store: SegmentStore, segments: list[LiveSegment], item_ids: list[in
 
 
 @dataclass
+class _Space:
+    """A space's segments, read once per request, and its mean vector when asked."""
+
+    store: SegmentStore
+    segments: list[LiveSegment]
+    _mean: np.ndarray | None = None
+
+    def mean(self) -> np.ndarray:
+        if self._mean is None:
+            self._mean = mean_vector(self.store, self.segments)
+        return self._mean
+
+
+@dataclass
 class _Block:
     pieces: list[Piece]
     rows: int  # rows some class needs
@@ -383,6 +405,7 @@ class _Pass:
         self.store = col.store(space)
         self.tags = tag_store(col, space)
         self.block_rows = enrichment.home.settings.enrich_block_rows
+        self._buffer: np.ndarray | None = None
 
     def _waiting(self) -> None:
         self.job.state = QUEUED
@@ -501,25 +524,33 @@ class _Pass:
     ) -> None:
         names = sorted({p.name for p in block.pieces})
         seg_index = {n: i for i, n in enumerate(names)}
-        xs, ids, segs, needs = [], [], [], []
+        # One buffer for every block: a fresh one would fault its pages in at every block.
+        if self._buffer is None or len(self._buffer) < block.rows:
+            self._buffer = np.empty((block.rows, self.store.dim), np.float16)
+        x = self._buffer[: block.rows]
+        item_ids = np.empty(block.rows, np.int64)
+        seg_of = np.empty(block.rows, np.int32)
+        need_all = np.empty((block.rows, len(self.group)), bool)
+        at = 0
         for piece in block.pieces:
             seg = by_name[piece.name]
             file_rows = np.arange(piece.lo, piece.hi)
             need = self._need(state, seg, file_rows)
             wanted = need.any(axis=1)
-            if not wanted.any():
+            n = int(wanted.sum())
+            if n == 0:
                 continue
-            xs.append(read_rows(self.store, piece.name, file_rows[wanted]))
-            ids.append(seg.item_ids[file_rows[wanted]])
-            segs.append(np.full(int(wanted.sum()), seg_index[piece.name], np.int32))
-            needs.append(need[wanted])
+            read_rows(self.store, piece.name, file_rows[wanted], out=x[at : at + n])
+            item_ids[at : at + n] = seg.item_ids[file_rows[wanted]]
+            seg_of[at : at + n] = seg_index[piece.name]
+            need_all[at : at + n] = need[wanted]
+            at += n
+        assert at == block.rows  # the plan's count: nobody else writes this tagging
         floors = np.array(
             [self._floor(state.taggings[c.class_id], tops[c.class_id]) for c in self.group]
         )
         parts: list[ClassRows] = []
-        if xs:
-            x, item_ids, seg_of = np.concatenate(xs), np.concatenate(ids), np.concatenate(segs)
-            need_all = np.concatenate(needs)
+        if block.rows:
             kept = keep_above(x, weights, biases, floors, need_all)
             for j, c in enumerate(self.group):
                 c.scored += int(need_all[:, j].sum())

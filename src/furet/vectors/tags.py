@@ -28,11 +28,12 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.parquet as pq
 
 from furet.vectors.segments import SegmentStore
@@ -118,7 +119,9 @@ class TagState:
     taggings: dict[int, Tagging] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"taggings": {str(k): asdict(t) for k, t in self.taggings.items()}})
+        # Not dataclasses.asdict: its deep copy of thousands of covered ranges cost more
+        # than the block it commits.
+        return json.dumps({"taggings": {str(k): vars(t) for k, t in self.taggings.items()}})
 
     @classmethod
     def from_json(cls, text: str) -> TagState:
@@ -173,7 +176,7 @@ class TagStore:
     def __init__(self, root: Path):
         self.root = root
         self.parts = root / PARTS
-        self._state: tuple[tuple[int, int, int], TagState] | None = None
+        self._state: tuple[tuple[int, int, int], str] | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -193,8 +196,8 @@ class TagStore:
                 text = (self.root / STATE).read_text()
             except FileNotFoundError:
                 text = "{}"
-            self._state = (key, TagState.from_json(text))
-        return TagState.from_json(self._state[1].to_json())
+            self._state = (key, text)
+        return TagState.from_json(self._state[1])
 
     def save(self, state: TagState) -> None:
         """Write the state atomically (the commit point of what it lists)."""
@@ -245,12 +248,20 @@ class TagStore:
         _fsync_replace(tmp, self.parts / f"{name}.parquet")
 
     def _read_part(self, name: str, class_id: int) -> tuple[list[str], pa.Table]:
-        table = pq.read_table(
-            self.parts / f"{name}.parquet",
-            columns=["item_id", "score", "seg"],
-            filters=[("class_id", "=", class_id)],
+        """The segments a part's rows point into, and its rows of one class (the row groups
+        whose ``class_id`` statistics hold it: one per class)."""
+        part = pq.ParquetFile(self.parts / f"{name}.parquet")
+        meta = part.schema_arrow.metadata or {}
+        column = part.schema_arrow.get_field_index("class_id")
+        groups = []
+        for g in range(part.metadata.num_row_groups):
+            stats = part.metadata.row_group(g).column(column).statistics
+            if stats is None or not stats.has_min_max or stats.min <= class_id <= stats.max:
+                groups.append(g)
+        table = part.read_row_groups(
+            groups, columns=["item_id", "class_id", "score", "seg"], use_threads=False
         )
-        meta = table.schema.metadata or {}
+        table = table.filter(pa.compute.equal(table.column("class_id"), class_id))
         return json.loads(meta.get(SEGMENTS_KEY, b"[]")), table
 
     def rows(self, tagging: Tagging, segments: SegmentStore) -> TagRows:
