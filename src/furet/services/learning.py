@@ -22,8 +22,9 @@ from furet.domain.classifier import (
 )
 from furet.domain.metrics import Estimate
 from furet.domain.modes import ModeSettings, get_mode, precision_estimate, select_page
-from furet.domain.temporal import KeyframeRef, Segment, merge_segments, spread_to_shot
+from furet.domain.temporal import Segment, merge_segments, spread_to_shot
 from furet.errors import InvalidInputError
+from furet.services.keyframes import keyframe_ref
 from furet.services.search import FOLD_OVERFETCH, fold_hits, hit_of
 from furet.services.sharing import Right, Sharing
 from furet.vectors.exact import ExactIndex, rows_float32
@@ -297,9 +298,9 @@ class Learning:
         for value, ids in ((POSITIVE, pos), (NEGATIVE, neg)):
             for item_id in ids:
                 refs = [
-                    KeyframeRef(i.item_id, i.path, i.video_time, i.shot, i.shot_start, i.shot_end)
-                    for i in self.home.catalog.siblings(item_id)
-                    if i.kind == "keyframe" and i.video_time is not None
+                    r
+                    for r in map(keyframe_ref, self.home.catalog.siblings(item_id))
+                    if r is not None
                 ]
                 me = next((r for r in refs if r.item_id == item_id), None)
                 if me is not None:
@@ -477,18 +478,10 @@ class Learning:
         rows, refs = [], []
         for row, item_id in enumerate(m.item_ids.tolist()):
             info = infos.get(item_id)
-            if info is not None and info.kind == "keyframe" and info.video_time is not None:
+            ref = None if info is None else keyframe_ref(info)
+            if ref is not None:
                 rows.append(row)
-                refs.append(
-                    KeyframeRef(
-                        item_id,
-                        info.path,
-                        info.video_time,
-                        info.shot,
-                        info.shot_start,
-                        info.shot_end,
-                    )
-                )
+                refs.append(ref)
         if not refs:
             return []
         scores = ExactIndex(m.vectors[np.asarray(rows)]).scores(latest.weights, latest.bias)
