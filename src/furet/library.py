@@ -302,6 +302,17 @@ class Collection:
                 cached = self._indexes[space] = create_index(m.vectors, s.scan, s.scan_threads)
             return cached
 
+    def built_index(self, space: str | None = None) -> tuple[VectorMatrix, VectorIndex] | None:
+        """The space's matrix and scan if the scan is already built over its current vectors
+        (a server builds them when it starts); None otherwise. Builds and loads nothing."""
+        space = self._space(space)
+        index, cached = self._indexes.get(space), self._cache.get(space)
+        if index is None or cached is None or index.vectors is not cached[1].vectors:
+            return None
+        if cached[0] != self.store(space).generation():
+            return None
+        return cached[1], index
+
     def mean_vector(self, space: str | None = None) -> np.ndarray:
         """``(dim,) float64`` mean of a space's vectors (the classifier's background)."""
         space = self._space(space)

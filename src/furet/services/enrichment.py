@@ -55,7 +55,8 @@ from furet.services.enrichment_jobs import (
     process_start,
 )
 from furet.vectors.multiscore import keep_above
-from furet.vectors.segments import SegmentStore
+from furet.vectors.quantized import Int8Index
+from furet.vectors.segments import SegmentStore, VectorMatrix
 from furet.vectors.stream import (
     LiveSegment,
     Piece,
@@ -364,6 +365,62 @@ def _vectors(store: SegmentStore, segments: list[LiveSegment], item_ids: list[in
     return vectors_of(store, segments, item_ids)[1].astype(np.float32)
 
 
+#: Blocks of fewer rows take the half-precision pass even where the int8 codes are built: the
+#: int8 pass computes a whole chunk (2**18 rows) of codes at once.
+INT8_MIN_ROWS = 16_384
+
+
+@dataclass
+class _Int8:
+    """A server's int8 index over the space's matrix (built when it started, see
+    ``Collection.built_index``), and where each segment's live rows sit in that matrix."""
+
+    index: Int8Index
+    matrix: VectorMatrix
+    #: segment -> (its live file rows, the matrix row of the first).
+    starts: dict[str, tuple[np.ndarray, int]]
+    #: The last chunk's first pass: consecutive blocks mostly fall in one chunk.
+    _chunk: tuple[int, np.ndarray] | None = None
+
+    @classmethod
+    def of(cls, col: Collection, space: str, segments: list[LiveSegment]) -> _Int8 | None:
+        built = col.built_index(space)
+        if built is None:
+            return None
+        m, index = built
+        if not isinstance(index, Int8Index):
+            return None
+        starts: dict[str, tuple[np.ndarray, int]] = {}
+        ids, at = [], 0
+        for seg in segments:
+            live = np.flatnonzero(seg.live)
+            starts[seg.name] = (live, at)
+            ids.append(seg.item_ids[live])
+            at += len(live)
+        # The matrix holds the live rows in segment order; if it is another one (rows of an
+        # interrupted ingestion left out, say), the files are read instead.
+        if at != len(m) or not np.array_equal(np.concatenate(ids), m.item_ids):
+            return None
+        return cls(index, m, starts)
+
+    def rows(self, name: str, file_rows: np.ndarray) -> np.ndarray:
+        """Matrix rows of live ``file_rows`` of segment ``name``."""
+        live, start = self.starts[name]
+        return start + np.searchsorted(live, file_rows)
+
+    def first_pass(self, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows), k)`` int8 first-pass scores (no biases) of sorted matrix ``rows``."""
+        bounds = self.index.chunks
+        out = np.empty((len(rows), len(weights)), np.float32)
+        which = np.searchsorted([lo for lo, _ in bounds], rows, side="right") - 1
+        for c in np.unique(which):
+            if self._chunk is None or self._chunk[0] != c:
+                self._chunk = (int(c), self.index.first_pass(weights, int(c)))
+            mine = which == c
+            out[mine] = self._chunk[1][:, rows[mine] - bounds[c][0]].T
+        return out
+
+
 @dataclass
 class _Space:
     """A space's segments, read once per request, and its mean vector when asked."""
@@ -406,6 +463,7 @@ class _Pass:
         self.tags = tag_store(col, space)
         self.block_rows = enrichment.home.settings.enrich_block_rows
         self._buffer: np.ndarray | None = None
+        self.int8: _Int8 | None = None
 
     def _waiting(self) -> None:
         self.job.state = QUEUED
@@ -432,6 +490,8 @@ class _Pass:
             self.job.started_at = self.job.started_at or now()
             state = self._taggings(self.tags.state())
             segments = live_segments(self.store)
+            self.int8 = _Int8.of(self.col, self.space, segments)
+            self.job.scan = "int8" if self.int8 is not None else "half"
             blocks = self._plan(state, segments)
             self.job.total = (self.job.total or 0) + sum(b.rows for b in blocks)
             self.e.jobs.save(self.job)
@@ -531,6 +591,7 @@ class _Pass:
         item_ids = np.empty(block.rows, np.int64)
         seg_of = np.empty(block.rows, np.int32)
         need_all = np.empty((block.rows, len(self.group)), bool)
+        matrix_rows = np.empty(block.rows, np.int64)
         at = 0
         for piece in block.pieces:
             seg = by_name[piece.name]
@@ -540,7 +601,10 @@ class _Pass:
             n = int(wanted.sum())
             if n == 0:
                 continue
-            read_rows(self.store, piece.name, file_rows[wanted], out=x[at : at + n])
+            if self.int8 is None:
+                read_rows(self.store, piece.name, file_rows[wanted], out=x[at : at + n])
+            else:
+                matrix_rows[at : at + n] = self.int8.rows(piece.name, file_rows[wanted])
             item_ids[at : at + n] = seg.item_ids[file_rows[wanted]]
             seg_of[at : at + n] = seg_index[piece.name]
             need_all[at : at + n] = need[wanted]
@@ -549,9 +613,14 @@ class _Pass:
         floors = np.array(
             [self._floor(state.taggings[c.class_id], tops[c.class_id]) for c in self.group]
         )
+        approx = None
+        if self.int8 is not None:
+            np.take(self.int8.matrix.vectors, matrix_rows, axis=0, out=x)
+            if block.rows >= INT8_MIN_ROWS:
+                approx = self.int8.first_pass(weights, matrix_rows)
         parts: list[ClassRows] = []
         if block.rows:
-            kept = keep_above(x, weights, biases, floors, need_all)
+            kept = keep_above(x, weights, biases, floors, need_all, approx=approx)
             for j, c in enumerate(self.group):
                 c.scored += int(need_all[:, j].sum())
                 k = kept[j]

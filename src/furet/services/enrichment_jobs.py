@@ -92,6 +92,9 @@ class Job:
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    #: The first pass: ``half`` (a half-precision product, blocks read from the segment
+    #: files) or ``int8`` (the codes a server built, over its matrix).
+    scan: str = ""
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     proc_start: str = field(default_factory=lambda: process_start(os.getpid()))
@@ -129,6 +132,7 @@ class Job:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "error": self.error,
+            "scan": self.scan,
         }
 
 

@@ -130,17 +130,37 @@ class Int8Index:
         order = np.argsort(-exact, kind="stable")
         return rows[order], exact[order]
 
-    def _score(self, batch: list[Query]) -> None:
-        k = len(batch)
-        folded = np.stack([q.w for q in batch]) * self.scale  # (k, dim): x = scale * code
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """Row ranges ``[lo, hi)`` of the passes' chunks (one packed operand each)."""
+        return [(lo, hi) for lo, hi, _ in self._chunks]
+
+    def first_pass(self, weights: np.ndarray, chunk: int) -> np.ndarray:
+        """``(k, hi - lo) float32`` first-pass scores ``X[lo:hi] @ w`` (no bias) of chunk
+        ``chunk`` for ``(k, dim)`` weights: one pass over its codes for all of them."""
+        codes, step = self._query_codes(np.asarray(weights, np.float32))
+        lo, hi = self.chunks[chunk]
+        out = np.empty((len(codes), hi - lo), np.float32)
+        self._pass(codes, step, chunk, out)
+        return out
+
+    def _query_codes(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        folded = weights * self.scale  # (k, dim): x = scale * code
         # One 7-bit code per query dimension (see the module docstring): a row of the pass
         # costs ~2.3 ms per 100k x 1280 on one core, on top of ~10 ms to stream the codes.
         step = np.abs(folded).max(axis=1) / np.float32(_QUERY_LEVELS)
         step[step == 0] = 1.0
         codes = (np.rint(folded / step[:, None]) + _ZERO_POINT).astype(np.uint8)
-        out = np.empty((k, len(self.vectors)), np.float32)
-        for lo, hi, session in self._chunks:
-            (ints,) = session.run(None, {"A": codes})  # type: ignore[attr-defined]
-            np.multiply(ints, step[:, None], out=out[:, lo:hi])
+        return codes, step
+
+    def _pass(self, codes: np.ndarray, step: np.ndarray, chunk: int, out: np.ndarray) -> None:
+        (ints,) = self._chunks[chunk][2].run(None, {"A": codes})  # type: ignore[attr-defined]
+        np.multiply(ints, step[:, None], out=out)
+
+    def _score(self, batch: list[Query]) -> None:
+        codes, step = self._query_codes(np.stack([q.w for q in batch]))
+        out = np.empty((len(batch), len(self.vectors)), np.float32)
+        for c, (lo, hi) in enumerate(self.chunks):
+            self._pass(codes, step, c, out[:, lo:hi])
         for j, q in enumerate(batch):
             q.out = out[j] + np.float32(q.b)
