@@ -5,8 +5,11 @@ furet's own ingestion commit path (segments of ``--segment-items`` rows + catalo
 ``--classes`` class versions are fitted on clusters. Then, in the same run, each in a fresh
 process of its own (so that its peak memory is its own):
 
-- furet: the enrichment service (one pass, blocks from the segment files, one product per block
-  for all the classes, exact float32 re-scoring near the threshold, Parquet parts);
+- furet: the enrichment service as the CLI runs it (one pass, blocks from the segment files, one
+  half-precision product per block for all the classes, exact float32 re-scoring near the
+  threshold, Parquet parts);
+- furet, server: the same where a server has loaded the matrix and built its int8 codes when it
+  started (build time reported apart): the int8 pass first;
 - naive: the collection's matrix loaded as a round loads it, then for each class a loop over
   chunks ``x.astype(float32) @ w + b``, the items at or above the threshold written to Parquet;
 - numpy-once (for reference): the matrix loaded, one float32 copy, one product for all classes.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,9 +96,14 @@ def generate(home_dir: Path, n: int, dim: int, classes: int, segment_items: int,
         )
 
 
-def run_furet(home_dir: Path, classes: int) -> dict[str, object]:
-    home = furet.open(home_dir, Settings(home=home_dir))
+def run_furet(home_dir: Path, classes: int, int8: bool = False) -> dict[str, object]:
+    home = furet.open(home_dir, Settings(home=home_dir, scan="int8" if int8 else "auto"))
     enrichment = home.enrichment("bench")
+    out: dict[str, object] = {}
+    if int8:  # a server's state: the matrix loaded and its codes built when it started
+        t0 = time.perf_counter()
+        home.collection("bench").index()
+        out["build_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     job = enrichment.submit(
         [f"class-{c}" for c in range(classes)], rule=Rule.of(threshold=THRESHOLD)
@@ -102,11 +111,12 @@ def run_furet(home_dir: Path, classes: int) -> dict[str, object]:
     job = enrichment.run(job.job_id)
     seconds = time.perf_counter() - t0
     assert job.state == "done", job.error
+    assert job.scan == ("int8" if int8 else "half")
     tags = {}
     for c in job.classes:
         _, rows = enrichment.tags.rows(enrichment.readable(c.name), home.collection("bench"))
         tags[c.name] = rows.item_ids[: rows.above(THRESHOLD)].tolist()
-    return {"seconds": seconds, "tags": tags}
+    return {**out, "seconds": seconds, "tags": tags}
 
 
 def run_naive(home_dir: Path, classes: int, out_dir: Path) -> dict[str, object]:
@@ -166,6 +176,8 @@ def child(args: argparse.Namespace) -> None:
         out: dict[str, object] = {}
     elif args.phase == "furet":
         out = run_furet(home, args.classes)
+    elif args.phase == "furet-int8":
+        out = run_furet(home, args.classes, int8=True)
     elif args.phase == "numpy-once":
         out = run_numpy_once(home, args.classes)
     else:
@@ -195,7 +207,7 @@ def main() -> None:
     ap.add_argument("--segment-items", type=int, default=16_384)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--home", help="(internal) the data home of a phase")
-    ap.add_argument("--phase", choices=("generate", "furet", "naive", "numpy-once"))
+    ap.add_argument("--phase", choices=("generate", "furet", "furet-int8", "naive", "numpy-once"))
     args = ap.parse_args()
     if args.phase:
         child(args)
@@ -206,10 +218,13 @@ def main() -> None:
         phase("generate", args, home)
         generate_s = time.perf_counter() - t0
         f = phase("furet", args, home)
+        shutil.rmtree(home / "collections" / "1" / "tags")  # the server run tags anew
+        f8 = phase("furet-int8", args, home)
         b = phase("naive", args, home)
         once = phase("numpy-once", args, home)
-    tf, tb = f.pop("tags"), b.pop("tags")
+    tf, tb, t8 = f.pop("tags"), b.pop("tags"), f8.pop("tags")
     once.pop("tags")
+    assert isinstance(t8, dict)
     assert isinstance(tf, dict) and isinstance(tb, dict)
     agree = sum(len(set(tf[k]) & set(tb[k])) for k in tb)
     total = sum(len(set(tf[k]) | set(tb[k])) for k in tb)
@@ -230,10 +245,19 @@ def main() -> None:
                 "naive_items_per_s": round(args.n / bs),
                 "naive_peak_rss_mb": round(float(b["peak_rss_mb"])),  # type: ignore[arg-type]
                 "speedup": round(bs / fs, 2),
+                "server_int8_s": round(float(f8["seconds"]), 2),  # type: ignore[arg-type]
+                "server_int8_build_s": round(float(f8["build_s"]), 1),  # type: ignore[arg-type]
+                "server_int8_peak_rss_mb": round(float(f8["peak_rss_mb"])),  # type: ignore[arg-type]
+                "server_int8_speedup": round(bs / float(f8["seconds"]), 2),  # type: ignore[arg-type]
                 "numpy_once_s": round(float(once["seconds"]), 2),  # type: ignore[arg-type]
                 "numpy_once_peak_rss_mb": round(float(once["peak_rss_mb"])),  # type: ignore[arg-type]
                 "tags": sum(len(v) for v in tb.values()),
                 "tags_agreement": round(agree / max(total, 1), 6),
+                "int8_tags_agreement": round(
+                    sum(len(set(t8[k]) & set(tb[k])) for k in tb)
+                    / max(sum(len(set(t8[k]) | set(tb[k])) for k in tb), 1),
+                    6,
+                ),
             }
         )
     )
