@@ -614,8 +614,12 @@ class _Pass:
             [self._floor(state.taggings[c.class_id], tops[c.class_id]) for c in self.group]
         )
         approx = None
-        if self.int8 is not None:
-            np.take(self.int8.matrix.vectors, matrix_rows, axis=0, out=x)
+        if self.int8 is not None and block.rows:
+            lo, hi = int(matrix_rows[0]), int(matrix_rows[-1]) + 1
+            if hi - lo == block.rows:  # no hole: the matrix's own rows, not a copy
+                x = self.int8.matrix.vectors[lo:hi]
+            else:
+                np.take(self.int8.matrix.vectors, matrix_rows, axis=0, out=x)
             if block.rows >= INT8_MIN_ROWS:
                 approx = self.int8.first_pass(weights, matrix_rows)
         parts: list[ClassRows] = []
