@@ -207,3 +207,37 @@ def test_a_new_version_retags_only_its_class(tagged: tuple[furet.Furet, Syntheti
     tags = tag_store(syn.col, MODEL)
     listed = {p for t in tags.state().taggings.values() for p in t.parts}
     assert {p.stem for p in tags.parts.glob("*.parquet")} == listed
+
+
+def test_cancel_between_blocks_then_resume(tagged: tuple[furet.Furet, Synthetic]) -> None:
+    home, _ = tagged
+    e = home.enrichment("local")
+    job = e.submit(["a"], rule=Rule.of(threshold=1.0))  # another rule: a new tagging of a
+
+    def cancel_after_first_block(done: int, total: int) -> None:
+        if 0 < done < total:
+            e.cancel(job.job_id)
+
+    ended = e.run(job.job_id, cancel_after_first_block)
+    assert ended.state == "cancelled" and 0 < ended.done < ended.total == 5000
+    assert e.job(job.job_id).state == "cancelled"
+    rest = e.run(e.submit(["a"], rule=Rule.of(threshold=1.0)).job_id)
+    assert rest.state == "done" and rest.total == 5000 - ended.done
+
+
+def test_a_job_waits_for_the_space_queued(tagged: tuple[furet.Furet, Synthetic]) -> None:
+    home, syn = tagged
+    e = home.enrichment("local")
+    job = e.submit(["b"], rule=Rule.of(top=5))
+    with tag_store(syn.col, MODEL).writer():  # another job holds the space
+        e.start(job)
+        deadline = time.monotonic() + 60
+        while e.job(job.job_id).state != "queued" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert e.job(job.job_id).state == "queued"
+        time.sleep(0.05)
+        assert e.job(job.job_id).done == 0
+    while e.job(job.job_id).state in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    finished = e.job(job.job_id)
+    assert finished.state == "done" and finished.classes[0].tags == 5
