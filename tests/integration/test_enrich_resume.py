@@ -221,8 +221,9 @@ def test_cancel_between_blocks_then_resume(tagged: tuple[furet.Furet, Synthetic]
     ended = e.run(job.job_id, cancel_after_first_block)
     assert ended.state == "cancelled" and 0 < ended.done < ended.total == 5000
     assert e.job(job.job_id).state == "cancelled"
-    rest = e.run(e.submit(["a"], rule=Rule.of(threshold=1.0)).job_id)
+    rest = e.run(e.resume(job.job_id).job_id)
     assert rest.state == "done" and rest.total == 5000 - ended.done
+    assert rest.classes[0].version == ended.classes[0].version and rest.job_id != job.job_id
 
 
 def test_a_job_waits_for_the_space_queued(tagged: tuple[furet.Furet, Synthetic]) -> None:

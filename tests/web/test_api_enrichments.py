@@ -226,3 +226,14 @@ def test_cancel_and_incremental_rerun(api: Api, taught: dict[str, Any]) -> None:
     assert again["classes"][0]["tags"] == first["classes"][0]["tags"]
     r = alice.post(f"/v1/enrichments/{again['enrichment_id']}/cancel")
     assert r.status_code == 202 and r.json()["state"] == "done"
+    # Resuming an ended job starts a new one with its classes and rules: nothing is left to do.
+    r = alice.post(f"/v1/enrichments/{first['enrichment_id']}/resume")
+    assert r.status_code == 202, r.text
+    resumed = _wait(alice, r.json()["enrichment_id"])
+    assert resumed["enrichment_id"] != first["enrichment_id"] and resumed["state"] == "done"
+    assert resumed["classes"][0]["rule"] == {"threshold": 1.0}
+    assert resumed["progress"]["total"] == 0
+    assert (
+        api.client("bob").post(f"/v1/enrichments/{first['enrichment_id']}/resume").status_code
+        == 404
+    )

@@ -359,6 +359,22 @@ def job(
     _print_job(found)
 
 
+@tags_app.command("resume")
+def resume(
+    job_id: Annotated[str, typer.Argument(help="Enrichment id (interrupted, failed, cancelled).")],
+    home: HomeOpt = None,
+    user: UserOpt = "local",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run again what an ended job did not do (only the rows its classes' tags lack)."""
+    e = _enrichment(open_home(home), user)
+    job = e.run(e.resume(job_id).job_id)
+    if as_json:
+        print_json(job.as_json())
+        return
+    _print_job(job)
+
+
 @tags_app.command("cancel")
 def cancel(
     job_id: Annotated[str, typer.Argument(help="Enrichment id.")],

@@ -320,6 +320,28 @@ class Enrichment:
             self.jobs.request_cancel(job_id)
         return job
 
+    def resume(self, job_id: str) -> Job:
+        """A new job doing what an ended one (interrupted, failed, cancelled) did not: the same
+        classes, versions and rules, so only what their tags lack is scored."""
+        old = self.job(job_id)
+        if old.state in (QUEUED, RUNNING):
+            raise InvalidInputError(f"enrichment {job_id} is still {old.state}")
+        classes = []
+        for c in old.classes:
+            row = self.readable(c.class_id)  # the right may have been withdrawn since
+            self._version(row, c.version)
+            classes.append(ClassJob(**{**vars(c), "scored": 0, "warning": None}))
+        job = Job(
+            new_job_id(),
+            self.learning.user_id,
+            old.user,
+            old.collection,
+            old.collection_id,
+            classes,
+        )
+        self.jobs.save(job)
+        return job
+
     def start(self, job: Job) -> Job:
         """Run ``job`` in this process's background runner (jobs run one after another)."""
         _background().submit(self._run_logged, job.job_id)

@@ -113,6 +113,19 @@ def cancel_enrichment(
     return _enrichment(ctx, who).cancel(enrichment_id).as_json()
 
 
+@router.post(
+    "/enrichments/{enrichment_id}/resume", status_code=202, responses=problem_responses(404)
+)
+def resume_enrichment(
+    enrichment_id: EnrichmentId, who: CallerDep, ctx: ContextDep
+) -> dict[str, object]:
+    """A new job, started, that does what an ended one (interrupted, failed, cancelled) did
+    not: the same classes, versions and rules; only what their tags lack is scored (422 while
+    the job still runs)."""
+    e = _enrichment(ctx, who)
+    return e.start(e.resume(enrichment_id)).as_json()
+
+
 def _file(data: bytes, fmt: str, name: str) -> Response:
     ext = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[fmt]
     return Response(
