@@ -62,6 +62,10 @@ def test_rename_a_class(api: Api) -> None:
     # The same name again is a no-op; another class's name is a conflict.
     assert alice.patch(f"/v1/classes/{cid}", json={"name": "ui-after"}).status_code == 200
     is_problem(alice.patch(f"/v1/classes/{cid}", json={"name": "ui-taken"}), 409)
+    # An administrator renaming alice's class meets alice's names, and is told so.
+    clash = api.client("root").patch(f"/v1/classes/{cid}", json={"name": "ui-taken"})
+    is_problem(clash, 409)
+    assert "the owner of class" in clash.json()["detail"]
     is_problem(alice.patch(f"/v1/classes/{cid}", json={"name": ""}), 422)
     is_problem(alice.patch(f"/v1/classes/{cid}", json={}), 422)
     # Private: another user's class is not found, and keeps its name.

@@ -266,7 +266,12 @@ class ClassCatalog:
                     )
                 )
                 if taken is not None:
-                    raise AlreadyExistsError(f"you already have a class named {name!r}")
+                    # The owner's names are unique: an administrator renaming another user's
+                    # class meets that user's names, which the message says.
+                    raise AlreadyExistsError(
+                        f"the owner of class {class_id} already has a class named {name!r}; "
+                        "choose another name"
+                    )
                 row.name = name
                 s.execute(BUMP_ACL)  # the cached class rows carry the name
             s.flush()
