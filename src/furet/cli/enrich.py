@@ -9,14 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from furet.catalog.schema import ClassRow
@@ -29,6 +21,7 @@ from furet.cli.common import (
     err_console,
     open_home,
     print_json,
+    progress_bar,
 )
 from furet.errors import InvalidInputError
 from furet.library import Furet
@@ -134,23 +127,7 @@ def enrich(
     e = _enrichment(furet, user)
     refs = _refs(furet, e, class_names, user)
     job = e.submit(refs, collection=collection, rule=rule, version=version)
-    with Progress(
-        TextColumn("[bold]enrich[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=as_json or not err_console.is_terminal,
-    ) as bar:
-        task = bar.add_task("enrich", total=None, rate="")
-
-        def progress(done: int, total: int) -> None:
-            elapsed = bar.tasks[task].elapsed or 0.0
-            rate = f"{done / elapsed:,.0f} items/s" if elapsed > 0 and done else ""
-            bar.update(task, completed=done, total=total, rate=rate)
-
+    with progress_bar("enrich", "{:,.0f} items/s", quiet=as_json) as progress:
         job = e.run(job.job_id, progress)
     if as_json:
         print_json(job.as_json())

@@ -8,14 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from furet.cli import classes, discover, enrich, users
@@ -28,6 +20,7 @@ from furet.cli.common import (
     err_console,
     open_home,
     print_json,
+    progress_bar,
     state,
 )
 from furet.errors import FuretError
@@ -84,23 +77,7 @@ def ingest(
 
     The collection is created by its first ingest; one that fails creates nothing."""
     furet = open_home(home)
-    with Progress(
-        TextColumn("[bold]ingest[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=as_json or not err_console.is_terminal,
-    ) as bar:
-        task = bar.add_task("ingest", total=None, rate="")
-
-        def progress(done: int, total: int) -> None:
-            elapsed = bar.tasks[task].elapsed or 0.0
-            rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 else ""
-            bar.update(task, completed=done, total=total, rate=rate)
-
+    with progress_bar("ingest", "{:.1f} files/s", quiet=as_json) as progress:
         report = furet.ingest(collection, paths, model=model, prune=prune, progress=progress)
     if as_json:
         print_json(
