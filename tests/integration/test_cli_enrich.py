@@ -4,8 +4,6 @@ one-line errors without tracebacks."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,16 +13,8 @@ import furet
 from furet.services.learning import RoundSettings
 from furet.services.teaching import TeachingPlan, teach
 from furet.settings import Settings
+from tests.integration.test_cli import furet_cli
 from tests.synthetic import synthetic
-
-
-def furet_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "furet.cli.main", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

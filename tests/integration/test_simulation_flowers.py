@@ -22,27 +22,19 @@ from tests.conftest import FLOWERS, flowers_labels
 LABELS = FLOWERS / "labels.csv"
 
 
-def test_search_mode_shown_precision_via_cli(flowers_home: furet.Furet) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "furet.cli.main",
-            "--home",
-            str(flowers_home.settings.home),
-            "evaluate",
-            "-c",
-            "flowers",
-            "--labels",
-            str(LABELS),
-            "--mode",
-            "search",
-            "--json",
-        ],
+def evaluate_cli(home: furet.Furet, *args: str) -> subprocess.CompletedProcess[str]:
+    """``furet evaluate -c flowers --labels labels.csv ARGS`` on ``home``."""
+    cli = [sys.executable, "-m", "furet.cli.main", "--home", str(home.settings.home)]
+    return subprocess.run(
+        [*cli, "evaluate", "-c", "flowers", "--labels", str(LABELS), *args],
         capture_output=True,
         text=True,
         timeout=900,
     )
+
+
+def test_search_mode_shown_precision_via_cli(flowers_home: furet.Furet) -> None:
+    out = evaluate_cli(flowers_home, "--mode", "search", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert {
@@ -87,54 +79,22 @@ def test_float16_store_gives_the_same_search(flowers_home: furet.Furet) -> None:
 
 def test_fair_protocol_via_cli(flowers_home: furet.Furet) -> None:
     """--test-fraction and --classes: test AP, marks to AP 0.8 and coverage on chosen labels."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "furet.cli.main",
-            "--home",
-            str(flowers_home.settings.home),
-            "evaluate",
-            "-c",
-            "flowers",
-            "--labels",
-            str(LABELS),
-            "--mode",
-            "ambiguous",
-            "--rounds",
-            "3",
-            "--test-fraction",
-            "0.3",
-            "--classes",
-            "daisy,tulip",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
+    out = evaluate_cli(
+        flowers_home,
+        "--mode",
+        "ambiguous",
+        "--rounds",
+        "3",
+        "--test-fraction",
+        "0.3",
+        "--classes",
+        "daisy,tulip",
+        "--json",
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["queries"] == 6 and result["test_fraction"] == 0.3
     assert 0.5 <= result["test_ap"] <= 1.0 and 0 < result["class_coverage"] <= 1
     assert result["ap_reached"] is not None
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "furet.cli.main",
-            "--home",
-            str(flowers_home.settings.home),
-            "evaluate",
-            "-c",
-            "flowers",
-            "--labels",
-            str(LABELS),
-            "--classes",
-            "orchid",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = evaluate_cli(flowers_home, "--classes", "orchid")
     assert bad.returncode != 0 and "orchid" in bad.stderr and "Traceback" not in bad.stderr

@@ -100,6 +100,21 @@ def build_text_collection(root: Path, home: Path, env: dict[str, str]) -> bool:
     return True
 
 
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until ``furet serve`` at ``url`` answers /healthz (its ``log`` shown if it never does)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("furet serve did not start:\n" + log.read_text())
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not CHROMIUM.exists():
@@ -135,20 +150,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise AssertionError(
-                    "furet serve did not start:\n" + (root / "serve.log").read_text()
-                )
-            time.sleep(0.3)
+        wait_healthy(url, proc, root / "serve.log")
         yield Server(url, images, query, text)
     finally:
         proc.terminate()

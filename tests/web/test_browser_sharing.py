@@ -10,9 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +27,7 @@ from tests.web.test_browser import (
     furet_cli,
     is_csp_report,
     kind_of,
+    wait_healthy,
 )
 
 pytestmark = pytest.mark.slow
@@ -51,20 +49,6 @@ class Server:
     url: str
     home: Path
     query: Path  # a daisy photo that is not in the collection
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError("furet serve did not start:\n" + log.read_text())
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
