@@ -24,8 +24,17 @@ from furet.web.context import AppContext
 from furet.web.csrf import SameOriginMiddleware, TokenMiddleware
 from furet.web.headers import SecurityHeadersMiddleware
 from furet.web.metrics import Metrics, ObserveMiddleware
-from furet.web.routes import admin, auth, classes, collections, discovery, identify, ops, sharing
-from furet.web.routes.enrichments import router as enrichments_router
+from furet.web.routes import (
+    admin,
+    auth,
+    classes,
+    collections,
+    discovery,
+    enrichments,
+    identify,
+    ops,
+    sharing,
+)
 from furet.web.routes.ops import STATIC
 from furet.web.uploads import FORM_OVERHEAD, MAX_IMAGES, BodyLimitMiddleware
 
@@ -83,9 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.furet = ctx
     problems.install(app)
-    for module in (auth, admin, collections, classes, sharing, identify, discovery, ops):
+    routers = (auth, admin, collections, classes, sharing, identify, discovery, ops, enrichments)
+    for module in routers:
         app.include_router(module.router)
-    app.include_router(enrichments_router)  # mass enrichment: jobs and tags
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
