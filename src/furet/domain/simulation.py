@@ -139,10 +139,10 @@ def kmeans_labels(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 
         d2 = np.minimum(d2, ((x - x[pick]) ** 2).sum(axis=1))
     c = np.stack(centres)
     assign = np.zeros(n, dtype=np.int64)
-    for _ in range(iters):
+    for step in range(iters):
         dist = (x**2).sum(1)[:, None] - 2 * x @ c.T + (c**2).sum(1)[None, :]
         new = dist.argmin(axis=1)
-        if np.array_equal(new, assign) and _ > 0:
+        if np.array_equal(new, assign) and step > 0:
             break
         assign = new
         for j in range(k):
