@@ -8,18 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from sqlalchemy import func, select
 
 from furet.catalog.database import open_catalog, private_dir
 from furet.catalog.repository import Catalog
 from furet.catalog.schema import ClassRow, CollectionRow, UserRow
 from furet.domain.classifier import GramCache
+from furet.domain.propagation import KnnGraph
 from furet.embedders import create_embedder, get_spec, list_embedders
 from furet.embedders.base import Embedder
 from furet.errors import FuretError, InvalidInputError, MediaError, NotFoundError
 from furet.media.images import decode_bytes, decode_image
 from furet.services.enrichment import Enrichment
 from furet.services.ingest import Ingestor, IngestReport, ProgressFn, check_roots
+from furet.services.knn_graph import GraphUpdate, load_graph, update_graph
 from furet.services.layout import CollectionLayout
 from furet.services.learning import Learning
 from furet.services.search import SearchHit, query_vector, search_matrix
@@ -172,6 +175,10 @@ class Collection:
         #: The classes' last Gram matrices (a round extends its class's previous one).
         self.gram_cache = GramCache()
         self._indexes: dict[str, VectorIndex] = {}
+        #: Per space: (segments key, the matrix it was loaded for, graph and adjacency or None).
+        self._graphs: dict[
+            str, tuple[tuple[int, int, int], VectorMatrix, tuple[KnnGraph, csr_matrix] | None]
+        ] = {}
         self._load_lock = threading.Lock()
 
     @property
@@ -247,7 +254,36 @@ class Collection:
             except FuretError as exc:
                 report.space_errors.append((space, str(exc)))
         self._cache.clear()
+        for space in self.spaces():
+            if space not in dict(report.space_errors):
+                up = self.update_graph(space)
+                if up.skipped:
+                    report.graph_notes.append((space, up.skipped))
         return report
+
+    def update_graph(self, space: str | None = None) -> GraphUpdate:
+        """Bring the space's k-NN graph up to date with its live vectors (incremental)."""
+        space = self._space(space)
+        m = self.matrix(space)
+        limit = self.home.settings.graph_max_items
+        up = update_graph(self.layout.space(space), m, max_items=limit)
+        self._graphs.pop(space, None)
+        return up
+
+    def graph(self, space: str | None = None) -> tuple[KnnGraph, csr_matrix] | None:
+        """The space's k-NN graph over the rows of ``matrix(space)`` and its adjacency, or
+        None where it has none or it is stale (until the next ingestion updates it)."""
+        space = self._space(space)
+        m = self.matrix(space)
+        key = self.store(space).generation()
+        cached = self._graphs.get(space)
+        if cached is not None and cached[0] == key and cached[1] is m:
+            return cached[2]
+        with self._load_lock:
+            g = load_graph(self.layout.space(space), m)
+            value = None if g is None else (g, g.adjacency())
+            self._graphs[space] = (key, m, value)
+        return value
 
     def add_space(self, model: str, progress: ProgressFn | None = None) -> int:
         """Embed every item that has no vector in ``model``'s space yet (from the original
@@ -267,6 +303,7 @@ class Collection:
             progress=progress,
         )
         self._cache.pop(model, None)
+        self.update_graph(model)
         return done
 
     def matrix(self, space: str | None = None) -> VectorMatrix:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     scan: str = "auto"
     #: Threads of one int8 pass; 0: the cores, shared among ``furet serve --workers``.
     scan_threads: int = 0
+    #: Largest space (items) for which ingestion keeps an exact k-NN graph, over which rounds
+    #: smooth their ranking by the marks (``furet.domain.propagation``); 0: no graph.
+    graph_max_items: int = Field(default=200_000, ge=0)
     #: Rows a mass enrichment scores (and commits) at a time: the unit of its resumption.
     enrich_block_rows: int = Field(default=65_536, ge=1)
 

@@ -54,14 +54,18 @@ def test_ambiguous_returns_closest_to_boundary() -> None:
     assert page.tolist() == [2, 1, 4]
 
 
-def test_most_useful_prefers_predicted_positives_near_boundary() -> None:
-    scores = np.array([3.0, -0.01, 0.3, 0.2, 1.0, -0.5, 0.25], np.float32)
-    labelled = np.array([0, 0, 0, 0, 0, 0, -1], np.int8)
+def test_most_useful_shows_the_least_sure_of_the_likeliest_positives() -> None:
+    scores = np.array([3.0, -0.01, 0.3, 0.2, 1.0, -0.5, 0.25, 2.0, 5.0], np.float32)
+    labelled = np.array([0, 0, 0, 0, 0, 0, -1, 0, 1], np.int8)
+    # The 6 best unlabelled (1.5 pages of 4): 3.0, 2.0, 1.0, 0.3, 0.2, -0.01; the 4 least sure
+    # of them, least sure first. The marked items (5.0, 0.25) are never shown.
     page = select_page("most_useful", scores, labelled, 4, rng=_rng())
-    # Positives by increasing margin first (0.2, 0.3, 1.0, 3.0); -0.01 is closer but negative.
-    assert page.tolist() == [3, 2, 4, 0]
-    page = select_page("most_useful", scores, labelled, 6, rng=_rng())
-    assert page.tolist() == [3, 2, 4, 0, 1, 5]
+    assert page.tolist() == [1, 3, 2, 4]
+    # Fewer unlabelled items than the window: all of them, least sure first.
+    page = select_page("most_useful", scores, labelled, 7, rng=_rng())
+    assert page.tolist() == [5, 1, 3, 2, 4, 7, 0]
+    # A page of 1 takes the 2nd best (ceil(1.5) = 2 candidates).
+    assert select_page("most_useful", scores, labelled, 1, rng=_rng()).tolist() == [7]
 
 
 def test_discovery_draws_share_from_band() -> None:

@@ -85,6 +85,7 @@ def ingest(
                 **report.__dict__,
                 "failed": [list(f) for f in report.failed],
                 "space_errors": [list(e) for e in report.space_errors],
+                "graph_notes": [list(e) for e in report.graph_notes],
             }
         )
         if report.space_errors:
@@ -102,6 +103,13 @@ def ingest(
     )
     if report.failed:
         console.print(f"list the failures with: furet errors --collection {collection}")
+    for space, reason in report.graph_notes:
+        console.print(
+            f"note: space {space} has no k-NN graph ({reason}): its rounds rank by the model "
+            "alone (FURET_GRAPH_MAX_ITEMS raises the limit)",
+            highlight=False,
+            soft_wrap=True,
+        )
     for space, reason in report.space_errors:
         err_console.print(
             f"[red]error:[/] space {space} was not updated: {reason}\n"
@@ -260,6 +268,14 @@ def evaluate(
             "--classes", help="Comma-separated labels to evaluate (default: all of them)."
         ),
     ] = None,
+    propagation: Annotated[
+        bool,
+        typer.Option(
+            "--propagation/--no-propagation",
+            help="Smooth each round's ranking over the k-NN graph, as rounds do where the "
+            "space has one (--no-propagation: the model alone).",
+        ),
+    ] = True,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -277,6 +293,7 @@ def evaluate(
         root=root,
         test_fraction=test_fraction,
         classes=chosen,
+        propagation=propagation,
     )
     out: dict[str, object] = {
         "collection": collection,
@@ -289,6 +306,7 @@ def evaluate(
         "final_ap": round(result.final_ap, 4),
         "round_ms_p50": round(result.round_ms_p50, 2),
         "per_round_precision": [round(p, 4) for p in result.per_round_precision],
+        "propagation": result.propagated,
     }
     extra = {k: v for k, v in result.summary().items() if k not in out}
     out.update(extra)

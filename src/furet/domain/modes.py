@@ -152,6 +152,10 @@ def ambiguous(
     return _top_unlabelled(np.abs(scores.astype(np.float32, copy=False)), labelled == 0, page_size)
 
 
+#: Most useful picks its page among this many pages' worth of the likeliest positives.
+USEFUL_WINDOW = 1.5
+
+
 @register_mode("most_useful")
 def most_useful(
     scores: np.ndarray,
@@ -160,16 +164,21 @@ def most_useful(
     settings: ModeSettings,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Positive-first most ambiguous (Zaher, Buisson, Joly): the predicted positives (score >= 0)
-    closest to the boundary, then, if fewer than a page, the predicted negatives closest to it.
+    """Positive-first most ambiguous (after PF-MA, Zaher, Buisson, Joly): among the likeliest
+    positives (the ``USEFUL_WINDOW x page_size`` best-ranked unlabelled items), the
+    ``page_size`` the model is least sure of, least sure first.
 
-    A page stays mostly relevant for the user while each mark moves the boundary.
+    A page stays mostly relevant for the user while each mark teaches the model where it
+    hesitates. The candidates are chosen by rank, not by the logit 0: a balanced model calls
+    many more items positive than the class has, and the ones nearest its boundary were mostly
+    negatives (shown precision 0.36 on the reporting labels of oxford-flowers17; this rule 0.82,
+    with the test AP of Ambiguous, see ``benchmarks/learning.py``).
     """
     s = scores.astype(np.float32, copy=False)
     unlabelled = labelled == 0
-    # Predicted positives sort by their margin; predicted negatives after all of them.
-    key = np.where(s >= 0, s, np.float32(np.finfo(np.float32).max / 4) - s)
-    return _top_unlabelled(key, unlabelled, page_size)
+    k = min(page_size, int(np.count_nonzero(unlabelled)))
+    window = _top_unlabelled(-s, unlabelled, max(k, math.ceil(USEFUL_WINDOW * k)))
+    return window[::-1][:k].copy() if window.size > k else window[::-1].copy()
 
 
 @register_mode("discovery")

@@ -24,9 +24,19 @@ from furet.domain.classifier import (
 )
 from furet.domain.metrics import average_precision
 from furet.domain.modes import ModeSettings, get_mode, select_page
+from furet.domain.propagation import (
+    EXPAND_K,
+    SMOOTHED_MODES,
+    KnnGraph,
+    Propagation,
+    expansion,
+    smooth,
+)
 from furet.errors import InvalidInputError
 
 Scorer = Callable[[LinearModel], np.ndarray]
+#: ``(train vectors, labelled, rng) -> model``: a learner other than furet's (a baseline).
+Learner = Callable[[np.ndarray, np.ndarray, np.random.Generator], LinearModel]
 
 #: Weak negatives sampled per round while the user has marked no negative (the service's).
 DEFAULT_WEAK = WEAK_NEGATIVES
@@ -86,6 +96,8 @@ class SimulationResult:
     ap_reached: float | None = None
     ap_target: float = AP_TARGET
     class_coverage: float | None = None
+    #: Whether the rounds' rankings were smoothed over a k-NN graph.
+    propagated: bool = False
 
     def summary(self) -> dict[str, object]:
         """The headline numbers as a JSON-ready dict."""
@@ -175,6 +187,10 @@ def simulate(
     test_fraction: float = 0.0,
     classes: Sequence[str] | None = None,
     ap_target: float = AP_TARGET,
+    graph: KnnGraph | None = None,
+    propagation: Propagation | None = None,
+    learner: Learner | None = None,
+    expand: int = EXPAND_K,
 ) -> SimulationResult:
     """Run the simulated user over every class of ``labels`` (or of ``classes`` only; the other
     labels stay in the collection as negatives).
@@ -185,6 +201,13 @@ def simulate(
     negative is marked. Classes smaller than ``seeds_per_class`` use all their items as seeds.
     ``test_fraction``: share of each label's items held out (never shown, never a seed) to
     measure ``test_ap`` and ``marks_to_ap`` (see :class:`SimulationResult`).
+    ``graph``: the k-NN graph of all of ``vectors``, over which each round's ranking is smoothed
+    by the marks (``propagation``, see ``furet.domain.propagation``), as the service does; the
+    figures of the model itself (``final_ap``, ``test_ap``) are the linear model's. With a graph,
+    the fits before any negative is marked also take the ``expand`` nearest unlabelled training
+    neighbours of each positive as positives (query expansion, ``expansion``).
+    ``learner``: fits every round's model instead of furet's (which also makes the first Search
+    page), for baselines.
     """
     x_all = np.asarray(vectors)
     y_full = np.asarray(labels)
@@ -214,6 +237,38 @@ def simulate(
     else:
         score_all = scorer
     x_test = x_all[test]
+    if graph is not None and len(graph) != x_all.shape[0]:
+        raise InvalidInputError(f"the graph has {len(graph)} rows for {x_all.shape[0]} vectors")
+    prop = propagation or Propagation()
+    adjacency = graph.adjacency() if graph is not None else None
+    labelled_all = np.zeros(x_all.shape[0], dtype=np.int8)
+
+    def rank(m: LinearModel, labelled: np.ndarray, smoothed: bool = True) -> np.ndarray:
+        """The round's ranking of the training rows: the model's scores, smoothed over the
+        graph (whose rows are all the vectors, the held-out ones included) by the marks."""
+        if graph is None or not smoothed or mode not in SMOOTHED_MODES:
+            return score_all(m)
+        labelled_all[train] = labelled
+        every = score(m, x_all) if scorer is None else scorer(m)
+        out = smooth(every, labelled_all, graph, prop, adjacency)
+        return out[train] if test.size else out
+
+    row_of_all = np.full(x_all.shape[0], -1, np.int64)  # graph row -> training row
+    row_of_all[train] = np.arange(train.size)
+    in_train = row_of_all >= 0
+
+    def expanded(labelled: np.ndarray) -> np.ndarray:
+        """Training rows added to the positives of a fit (query expansion over the graph)."""
+        if graph is None or not expand:
+            return np.empty(0, np.int64)
+        labelled_all[train] = labelled
+        return row_of_all[expansion(graph, labelled_all, expand, in_train)]
+
+    def fit(labelled: np.ndarray, rng: np.random.Generator) -> LinearModel:
+        if learner is not None:
+            return learner(x, labelled, rng)
+        return _fit(x, labelled, rng, weak, background, l2, expanded(labelled))
+
     # The collection mean is unsupervised: a running statistic any store can keep.
     background = x_all.mean(axis=0, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -250,11 +305,16 @@ def simulate(
             reached = float("inf")
             for r in range(rounds):
                 t0 = time.perf_counter()
-                model = _fit(x, labelled, query_rng, weak, background, l2)
+                model = fit(labelled, query_rng)
                 # As in the service: before the first model, Search shows the positives'
                 # nearest neighbours.
-                first = first_page_model(x[labelled == 1]) if r == 0 and mode == "search" else None
-                scores = score_all(first or model)
+                first = (
+                    first_page_model(x[labelled == 1])
+                    if r == 0 and mode == "search" and learner is None
+                    else None
+                )
+                # The first Search page shows similarities: not smoothed (as in the service).
+                scores = rank(first or model, labelled, smoothed=first is None)
                 page = select_page(mode, scores, labelled, batch, settings, query_rng)
                 round_ms.append((time.perf_counter() - t0) * 1e3)
                 unmet = test.size and reached == float("inf")
@@ -263,7 +323,7 @@ def simulate(
                 # The oracle; refine may re-show marked items, whose marks it confirms.
                 labelled[page] = np.where(truth[page], 1, -1).astype(np.int8)
                 page_precision[r] = truth[page].sum() / batch
-            final = _fit(x, labelled, query_rng, weak, background, l2)
+            final = fit(labelled, query_rng)
             unlabelled = labelled == 0
             ap = average_precision(truth[unlabelled], score_all(final)[unlabelled])
             if test.size:
@@ -311,6 +371,7 @@ def simulate(
         ap_reached=float(np.mean(np.isfinite(all_marks))) if all_marks else None,
         ap_target=ap_target,
         class_coverage=float(np.mean(all_coverage)),
+        propagated=graph is not None and prop.gain > 0 and mode in SMOOTHED_MODES,
     )
 
 
@@ -321,11 +382,18 @@ def _fit(
     weak: int,
     background: np.ndarray,
     l2: float,
+    extra: np.ndarray | None = None,
 ) -> LinearModel:
     neg_rows = np.flatnonzero(labelled == -1)
-    weak_rows = sample_weak_negatives(labelled, weak, rng) if neg_rows.size == 0 else neg_rows[:0]
+    pos_rows = np.flatnonzero(labelled == 1)
+    taken = labelled
+    if extra is not None and extra.size:  # expanded positives are not weak negatives
+        pos_rows = np.union1d(pos_rows, extra)
+        taken = labelled.copy()
+        taken[extra] = 1
+    weak_rows = sample_weak_negatives(taken, weak, rng) if neg_rows.size == 0 else neg_rows[:0]
     return fit_linear(
-        x[labelled == 1],
+        x[pos_rows],
         x[neg_rows],
         x[weak_rows],
         background=background,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from furet.domain.propagation import build_graph
 from furet.domain.simulation import SimulationResult, simulate
 from furet.errors import InvalidInputError
 from furet.vectors.exact import ExactIndex
@@ -53,6 +54,18 @@ def read_labels(
     return out
 
 
+def labelled_rows(
+    col: Collection, labels_csv: Path, root: Path | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Rows of ``col.matrix()`` that ``labels_csv`` labels (in order) and their labels."""
+    m = col.matrix()
+    infos = col.home.catalog.item_infos(m.item_ids.tolist())
+    paths = [infos[int(i)].path for i in m.item_ids]
+    labels = read_labels(labels_csv, paths, root)
+    rows = np.array([i for i, p in enumerate(paths) if p in labels], dtype=np.int64)
+    return rows, [labels[paths[i]] for i in rows]
+
+
 def evaluate(
     col: Collection,
     labels_csv: Path,
@@ -65,19 +78,21 @@ def evaluate(
     root: Path | None = None,
     test_fraction: float = 0.0,
     classes: list[str] | None = None,
+    propagation: bool = True,
 ) -> tuple[SimulationResult, int]:
     """Run the simulated user on the labelled items; returns the result and the item count.
 
     ``test_fraction``: a held-out share of each label, never shown (``test_ap``,
-    ``marks_to_ap``); ``classes``: evaluate these labels only (tune on some, report on others)."""
+    ``marks_to_ap``); ``classes``: evaluate these labels only (tune on some, report on others).
+    ``propagation``: as the service does where the space has a k-NN graph, smooth each round's
+    ranking over the graph of the labelled items (False: the model alone)."""
     m = col.matrix()
-    infos = col.home.catalog.item_infos(m.item_ids.tolist())
-    paths = [infos[int(i)].path for i in m.item_ids]
-    labels = read_labels(labels_csv, paths, root)
-    rows = np.array([i for i, p in enumerate(paths) if p in labels], dtype=np.int64)
+    rows, y = labelled_rows(col, labels_csv, root)
     vectors = np.ascontiguousarray(m.vectors[rows])
-    y = [labels[paths[i]] for i in rows]
     index = ExactIndex(vectors)
+    have = col.graph() if propagation else None
+    # Every item labelled (rows in order): the collection's own graph, else the labelled ones'.
+    graph = None if have is None else have[0] if len(rows) == len(m) else build_graph(vectors)
     result = simulate(
         vectors,
         y,
@@ -89,5 +104,6 @@ def evaluate(
         scorer=lambda model: index.scores(model.w, model.b),
         test_fraction=test_fraction,
         classes=classes,
+        graph=graph,
     )
     return result, len(rows)

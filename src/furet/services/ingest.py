@@ -60,6 +60,8 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     #: ``(space, reason)`` of each extra space that could not be brought up to date.
     space_errors: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(space, reason)`` of each space left without a k-NN graph (see ``services.knn_graph``).
+    graph_notes: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property

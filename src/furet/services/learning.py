@@ -22,6 +22,12 @@ from furet.domain.classifier import (
 )
 from furet.domain.metrics import Estimate
 from furet.domain.modes import ModeSettings, get_mode, precision_estimate, select_page
+from furet.domain.propagation import (
+    SMOOTHED_MODES,
+    Propagation,
+    expansion,
+    propagation_boost,
+)
 from furet.domain.temporal import Segment, merge_segments, spread_to_shot
 from furet.errors import InvalidInputError
 from furet.services.keyframes import keyframe_ref
@@ -331,7 +337,14 @@ class Learning:
             rows = m.rows_of(list(labels))
             ok = rows >= 0
             labelled[rows[ok]] = np.fromiter(labels.values(), np.int8, len(labels))[ok]
-        pos_rows = np.flatnonzero(labelled == POSITIVE)
+        graph = col.graph(cls.space)
+        # Query expansion: while no negative is marked, the positives' nearest neighbours too.
+        extra = np.empty(0, np.int64) if graph is None else expansion(graph[0], labelled)
+        taken = labelled
+        if extra.size:
+            taken = labelled.copy()
+            taken[extra] = POSITIVE
+        pos_rows = np.flatnonzero(taken == POSITIVE)
         pos = np.concatenate([rows_float32(m.vectors, pos_rows), state.examples])
         if len(pos) == 0:
             raise InvalidInputError(
@@ -340,7 +353,7 @@ class Learning:
             )
         neg_rows = np.flatnonzero(labelled == NEGATIVE)
         weak_rows = (
-            sample_weak_negatives(labelled, WEAK_NEGATIVES, np.random.default_rng(cls.class_id))
+            sample_weak_negatives(taken, WEAK_NEGATIVES, np.random.default_rng(cls.class_id))
             if neg_rows.size == 0
             else neg_rows[:0]
         )
@@ -359,6 +372,7 @@ class Learning:
                 m.item_ids[weak_rows],
             ),
         )
+        model = replace(model, n_pos=model.n_pos - int(extra.size))  # the user's positives
         if reuse_cv and min(model.n_pos, model.n_neg) >= CV_MIN_PER_CLASS:
             model = replace(model, cv_score=state.latest_cv)
         return model, labelled
@@ -389,13 +403,22 @@ class Learning:
             ranking = index.scores(first.w)
         else:
             ranking = index.scores(model.w, model.b)
+        graph = col.graph(cls.space)
+        boost = None
+        if graph is not None and first is None and settings.mode in SMOOTHED_MODES:
+            # The marks spread over the collection's k-NN graph.
+            boost = propagation_boost(labelled, graph[0], Propagation(), graph[1])
+            ranking = ranking + boost
         folding = settings.temporal_range > 0
         fetch = settings.page_size * (FOLD_OVERFETCH if folding else 1)
         rows = select_page(settings.mode, ranking, labelled, fetch, settings.mode_settings(), rng)
         ids = m.item_ids[rows].tolist()
         infos = self.home.catalog.item_infos(ids)
         row_of = dict(zip(ids, rows.tolist(), strict=True))
-        logit = dict(zip(ids, index.rescore(rows, model.w, model.b).tolist(), strict=True))
+        exact = index.rescore(rows, model.w, model.b)
+        if boost is not None:  # the page shows the score that ranked it
+            exact = exact + boost[rows]
+        logit = dict(zip(ids, exact.tolist(), strict=True))
         similar = (
             dict(zip(ids, index.rescore(rows, first.w, first.b).tolist(), strict=True))
             if first is not None

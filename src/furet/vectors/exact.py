@@ -22,6 +22,10 @@ from furet.vectors.batching import Query, QueryBatcher
 REFINE = 1024
 #: Largest float32 working copy kept for batched scans (bytes).
 FLOAT32_COPY_BYTES = int(os.environ.get("FURET_FLOAT32_COPY_BYTES", 2 << 30))
+#: Up to this size a lone query also reads the float32 copy: re-scoring the head in float32
+#: up-casts ``refine`` rows per query, most of a small collection (1,360 x 1280: 7 of the 8 ms
+#: of a round), which costs more than keeping the copy.
+SMALL_FLOAT32_BYTES = 64 << 20
 
 
 class ExactIndex:
@@ -49,7 +53,8 @@ class ExactIndex:
         return exact_rows(self.vectors, rows, w, b)
 
     def _score(self, batch: list[Query]) -> None:
-        if len(batch) == 1 and self._half:
+        small = self.vectors.size * 4 <= SMALL_FLOAT32_BYTES
+        if len(batch) == 1 and self._half and not small:
             batch[0].out = self._single(batch[0].w) + np.float32(batch[0].b)
             return
         f32 = self._float32()
