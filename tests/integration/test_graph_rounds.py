@@ -82,8 +82,16 @@ def test_rounds_are_smoothed_and_show_the_score_that_ranked_them(
     assert latest is not None
     vectors = m.vectors[rows].astype(np.float32)
     model_scores = vectors @ latest.weights.astype(np.float32) + latest.bias
-    shown = np.array([p.score for p in r.page])
-    np.testing.assert_allclose(shown, model_scores + boost[rows], atol=1e-3)
+    # ``score`` stays the model's decision value; ``propagation`` is what the graph added.
+    np.testing.assert_allclose([p.score for p in r.page], model_scores, atol=1e-3)
+    lift = np.array([p.propagation for p in r.page])
+    np.testing.assert_allclose(lift, boost[rows], atol=1e-4)
+    assert lift.any()
+    assert seed_only.page[0].propagation is not None
+    assert "propagation" in r.page[0].as_json()
+    # Classify Random judges the model itself: not smoothed.
+    spot = learning.round(cls, RoundSettings("classify_random", 5, seed=0))
+    assert all(p.propagation is None for p in spot.page)
 
 
 def test_a_stale_graph_is_not_used_and_a_large_space_gets_none(

@@ -57,8 +57,9 @@ def test_round_finds_the_class_and_never_shows_labelled(small: furet.Furet) -> N
     assert (r2.n_weak == 0) == (r2.n_neg > 0)  # weak negatives only while none is marked
     shown = {p.item_id for p in r1.page} | {daisies[0]}
     assert not shown & {p.item_id for p in r2.page}
-    scores = [p.score for p in r2.page]
-    assert scores == sorted(scores, reverse=True)
+    # Ranked by the model's score plus what the marks propagated over the k-NN graph.
+    ranked = [p.score + (p.propagation or 0.0) for p in r2.page]
+    assert ranked == sorted(ranked, reverse=True)
 
 
 def test_cross_validation_is_refreshed_as_the_marks_grow(small: furet.Furet) -> None:

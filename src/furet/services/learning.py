@@ -76,6 +76,9 @@ class PageItem:
     folded: int = 0
     #: Cosine similarity to the positives' mean, on a page ranked by it (else None).
     similarity: float | None = None
+    #: Logits the marks propagated over the k-NN graph added to ``score`` to rank the page
+    #: (None: not smoothed, the page is ranked by ``score`` or ``similarity``).
+    propagation: float | None = None
 
     @property
     def verdict(self) -> bool:
@@ -94,6 +97,8 @@ class PageItem:
         }
         if self.similarity is not None:
             out["similarity"] = self.similarity
+        if self.propagation is not None:
+            out["propagation"] = self.propagation
         if self.kind == "keyframe":
             out.update(video=self.path, time=self.video_time, shot=self.shot, folded=self.folded)
         return out
@@ -415,17 +420,16 @@ class Learning:
         ids = m.item_ids[rows].tolist()
         infos = self.home.catalog.item_infos(ids)
         row_of = dict(zip(ids, rows.tolist(), strict=True))
-        exact = index.rescore(rows, model.w, model.b)
-        if boost is not None:  # the page shows the score that ranked it
-            exact = exact + boost[rows]
-        logit = dict(zip(ids, exact.tolist(), strict=True))
+        logit = dict(zip(ids, index.rescore(rows, model.w, model.b).tolist(), strict=True))
+        lift = None if boost is None else dict(zip(ids, boost[rows].tolist(), strict=True))
         similar = (
             dict(zip(ids, index.rescore(rows, first.w, first.b).tolist(), strict=True))
             if first is not None
             else None
         )
         # Folding keeps the best-ranked keyframe of a span: rank by what ranked the page.
-        hits = [hit_of(infos[i], (similar or logit)[i]) for i in ids]
+        ranked = similar or (logit if lift is None else {i: logit[i] + lift[i] for i in ids})
+        hits = [hit_of(infos[i], ranked[i]) for i in ids]
         if folding:
             hits = fold_hits(hits, settings.temporal_range, settings.page_size)
         page = []
@@ -443,6 +447,7 @@ class Learning:
                     h.shot,
                     h.folded,
                     None if similar is None else h.score,
+                    None if lift is None else round(lift[h.item_id], 6),
                 )
             )
         round_ms = (time.perf_counter() - t0) * 1e3

@@ -3,7 +3,7 @@
 /** The modes of a round: [name, label, one-line explanation]. */
 export const MODES = [
   ["search", "Search", "The images the class model scores highest (a new class: the nearest neighbours of its positives)."],
-  ["most_useful", "Most useful", "Near the model's boundary, likely positives first: teaches the model while staying relevant."],
+  ["most_useful", "Most useful", "Among the likeliest positives, those the model is least sure of: teaches the model while staying relevant."],
   ["ambiguous", "Ambiguous", "The images the model is least sure about (closest to its boundary)."],
   ["discovery", "Discovery", "A Discovery-rate share drawn at random between Sampling Min and Max, the rest as Search: finds what the model misses."],
   ["refine", "Refine", "Your marks the model contradicts most (likely mistakes), then its top unmarked images: correct them."],
