@@ -7,9 +7,11 @@ Quality (oxford-flowers17 ingested by furet with lite0, the simulated user of DE
 regime of 4 rounds x 5 (``frugal_*``: pages of 15 reach a test AP of 0.8 within one or two
 pages for every learner, pages of 5 tell the marks apart). Learners:
 
-- ``naive``: scikit-learn logistic regression (``furet.domain.baseline``), Search only;
-- ``model``: furet's class model alone (no graph);
-- ``furet``: what a round does: the model, its ranking smoothed over the k-NN graph.
+- ``naive``: scikit-learn logistic regression (``furet.domain.baseline``) on lite0, Search only;
+- ``model@SPACE``: furet's class model alone (no graph) in each space of ``--models`` (added to
+  the collection by ``furet embed``'s path: ``lite0`` and the power-normalised ``lite0-pn``);
+- ``furet@SPACE``: what a round does there: the model, its ranking smoothed over the k-NN graph,
+  a lone seed expanded with its graph neighbours.
 
 Every figure is ``[mean, std]`` over the evaluation seeds. The constants were chosen on the 8
 tuning labels (those of benchmarks/backbones.py); ``summary`` holds the 9 reporting labels'
@@ -20,7 +22,8 @@ many 1280-d float16 vectors scanned as a server does (``create_index`` with ``au
 each part of a round with 76 marks (fit, scan, graph smoothing, page selection), and the time to
 build the exact k-NN graph.
 
-    .venv/bin/python benchmarks/learning.py [--seeds 0,1,2] [--scale-items 100000] > out.json
+    .venv/bin/python benchmarks/learning.py [--models lite0,lite0-pn] [--seeds 0,1,2]
+        [--scale-items 100000] > out.json
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +46,7 @@ from backbones import tuning_labels
 
 import furet
 from furet.domain.baseline import naive_learner
-from furet.domain.classifier import fit_linear
+from furet.domain.classifier import LinearModel, fit_linear
 from furet.domain.modes import select_page
 from furet.domain.propagation import Propagation, build_graph, smooth
 from furet.domain.simulation import SimulationResult, simulate
@@ -67,20 +71,22 @@ def _stats(values: list[float | None]) -> Stat:
 
 
 def quality(
-    vectors: np.ndarray, y: list[str], parts: dict[str, list[str]], seeds: list[int]
+    spaces: dict[str, np.ndarray], y: list[str], parts: dict[str, list[str]], seeds: list[int]
 ) -> dict[str, dict[str, dict[str, dict[str, Stat]]]]:
-    """``{learner: {mode: {part: {figure: [mean, std]}}}}``."""
-    index = ExactIndex(vectors)
-    graph = build_graph(vectors)
+    """``{learner: {mode: {part: {figure: [mean, std]}}}}``: the naive baseline on lite0, and
+    ``model@SPACE`` and ``furet@SPACE`` for every space of ``spaces`` (``(n, dim)`` vectors)."""
 
-    def scorer(m: object) -> np.ndarray:
-        return index.scores(m.w, m.b)  # type: ignore[attr-defined]
+    def scorer(vectors: np.ndarray) -> Callable[[LinearModel], np.ndarray]:
+        index = ExactIndex(vectors)
+        return lambda m: index.scores(m.w, m.b)
 
-    learners: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
-        "naive": (("search",), {"learner": naive_learner}),
-        "model": (MODES, {}),
-        "furet": (MODES, {"graph": graph}),
+    runs_of: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
+        "naive": (("search",), {"learner": naive_learner, "vectors": spaces["lite0"]}),
     }
+    for space, vectors in spaces.items():
+        runs_of[f"model@{space}"] = (MODES, {"vectors": vectors})
+        runs_of[f"furet@{space}"] = (MODES, {"vectors": vectors, "graph": build_graph(vectors)})
+    learners = runs_of
     out: dict[str, dict[str, dict[str, dict[str, Stat]]]] = {}
     for name, (modes, extra) in learners.items():
         out[name] = {}
@@ -89,7 +95,9 @@ def quality(
             for part, classes in parts.items():
                 runs: list[tuple[SimulationResult, SimulationResult, SimulationResult]] = []
                 for s in seeds:
-                    kw = {"mode": mode, "classes": classes, "seed": s, "scorer": scorer, **extra}
+                    vectors = np.asarray(extra["vectors"])
+                    kw = {k: v for k, v in extra.items() if k != "vectors"}
+                    kw.update(mode=mode, classes=classes, seed=s, scorer=scorer(vectors))
                     plain = simulate(vectors, y, **kw)  # type: ignore[arg-type]
                     fair = simulate(vectors, y, test_fraction=0.3, **kw)  # type: ignore[arg-type]
                     frugal = simulate(vectors, y, test_fraction=0.3, rounds=4, batch=5, **kw)  # type: ignore[arg-type]
@@ -157,20 +165,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=DEFAULT)
     ap.add_argument("--seeds", default="0,1,2", help="evaluation seeds (mean and spread)")
+    ap.add_argument("--models", default="lite0,lite0-pn", help="spaces furet learns in")
     ap.add_argument("--scale-items", type=int, default=100_000, help="0: skip the speed part")
     ap.add_argument("--home", type=Path, default=None, help="default: a temporary folder")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     labels_csv = args.data / "labels.csv"
+    models = args.models.split(",")
+    spaces: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.home or Path(tmp) / "home"
         col = furet.open(root, Settings(home=root)).ensure_collection("flowers", "lite0")
         col.ingest([args.data / "images"])
         rows, y = labelled_rows(col, labels_csv)
-        vectors = np.ascontiguousarray(col.matrix().vectors[rows])
+        for space in dict.fromkeys(["lite0", *models]):
+            if space != col.model:
+                col.add_space(space)  # furet embed: the same items, another space
+            m = col.matrix(space)
+            assert np.array_equal(m.item_ids, col.matrix().item_ids), "spaces list items alike"
+            spaces[space] = np.ascontiguousarray(m.vectors[rows])
     tune = tuning_labels(sorted(set(y)))
     parts = {"tune": tune, "report": [c for c in sorted(set(y)) if c not in tune]}
-    q = quality(vectors, y, parts, seeds)
+    q = quality(spaces, y, parts, seeds)
     rep = {name: {m: q[name][m]["report"] for m in q[name]} for name in q}
     naive = rep["naive"]["search"]
     summary: dict[str, object] = {
@@ -178,19 +194,21 @@ def main() -> None:
             f: figures[f][0]
             for f in ("shown_precision", "test_ap", "marks_to_ap", "frugal_marks_to_ap")
         }
-        for name in ("naive", "model", "furet")
+        for name in rep
         for mode, figures in rep[name].items()
     }
     summary["ratios_to_naive"] = {
-        f"furet.{mode}": {
+        f"{name}.{mode}": {
             "shown_precision": _ratio(
-                rep["furet"][mode]["shown_precision"][0], naive["shown_precision"][0]
+                rep[name][mode]["shown_precision"][0], naive["shown_precision"][0]
             ),
-            "marks_to_ap": _ratio(rep["furet"][mode]["marks_to_ap"][0], naive["marks_to_ap"][0]),
+            "marks_to_ap": _ratio(rep[name][mode]["marks_to_ap"][0], naive["marks_to_ap"][0]),
             "frugal_marks_to_ap": _ratio(
-                rep["furet"][mode]["frugal_marks_to_ap"][0], naive["frugal_marks_to_ap"][0]
+                rep[name][mode]["frugal_marks_to_ap"][0], naive["frugal_marks_to_ap"][0]
             ),
         }
+        for name in rep
+        if name.startswith("furet@")
         for mode in MODES
     }
     result: dict[str, object] = {

@@ -47,9 +47,10 @@ def home(tmp_path: Path) -> furet.Furet:
 
 @pytest.fixture(scope="session")
 def flowers_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[furet.Furet]:
-    """A data home with oxford-flowers17 ingested once with lite0 (about a minute)."""
+    """A data home with oxford-flowers17 ingested once with the default model (lite0-pn; about
+    a minute)."""
     need(FLOWERS)
     root = tmp_path_factory.mktemp("flowers-home")
     f = furet.open(root, Settings(home=root))
-    f.ensure_collection("flowers", "lite0").ingest([FLOWERS / "images"])
+    f.ensure_collection("flowers").ingest([FLOWERS / "images"])
     yield f

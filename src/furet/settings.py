@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home)
     #: SQLAlchemy URL of the catalog; default a SQLite file in ``home``.
     database_url: str | None = None
-    default_model: str = "lite0"
+    #: The space of a collection ingested without ``--model``: lite0, power-normalised
+    #: (``furet.embedders.power``, chosen by benchmarks/learning.py).
+    default_model: str = "lite0-pn"
     model_dir: Path | None = None
     device: str = "cpu"
     #: Images with more pixels than this are refused (decompression bombs).

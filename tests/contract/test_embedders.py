@@ -27,7 +27,12 @@ from furet.errors import FuretError, ModelUnavailableError
 
 HF_NAMES = ("dinov2-small", "dinov2-base", "clip-vit-b32", "mclip")
 LITE_NAMES = ("lite0", "lite1", "lite2")
-BUILTIN_NAMES = (*LITE_NAMES, *(f"{n}-flip" for n in LITE_NAMES), *HF_NAMES)
+BUILTIN_NAMES = (
+    *LITE_NAMES,
+    *(f"{n}-flip" for n in LITE_NAMES),
+    *(f"{n}-pn" for n in LITE_NAMES),
+    *HF_NAMES,
+)
 
 
 def _tiny_models_module() -> ModuleType:

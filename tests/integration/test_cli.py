@@ -55,7 +55,7 @@ def test_collections_info_errors(cli_home: Path) -> None:
     cols = json.loads(furet_cli(cli_home / "home", "collections", "--json").stdout)
     assert [c["name"] for c in cols] == ["p"] and cols[0]["items"] == 8
     info = json.loads(furet_cli(cli_home / "home", "info", "-c", "p", "--json").stdout)
-    assert info["model"] == "lite0" and info["errors"] == 1 and info["disk_bytes"] > 0
+    assert info["model"] == "lite0-pn" and info["errors"] == 1 and info["disk_bytes"] > 0
     errs = json.loads(furet_cli(cli_home / "home", "errors", "-c", "p", "--json").stdout)
     assert len(errs) == 1 and errs[0]["path"].endswith("broken.jpg") and errs[0]["reason"]
 

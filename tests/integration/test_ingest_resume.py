@@ -63,5 +63,5 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     assert len(set(paths)) == n_files and len(np.unique(m.item_ids)) == n_files
     assert set(paths) == {str(p.resolve()) for p in imgs.rglob("*.jpg")}
     # Every segment on disk is committed: no orphan left behind after the rerun.
-    members = f.catalog.segment_members(col.collection_id, "lite0")
+    members = f.catalog.segment_members(col.collection_id, col.model)
     assert set(col.store().names()) == set(members)

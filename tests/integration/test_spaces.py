@@ -34,7 +34,7 @@ def test_add_space_reembeds_everything_once(home_two_spaces: tuple[furet.Furet, 
     n = col.info().items
     assert n > 6  # images + keyframes
     assert col.add_space("clip-vit-b32") == n
-    assert col.spaces() == ["lite0", "clip-vit-b32"]
+    assert col.spaces() == [col.model, "clip-vit-b32"] and col.model == "lite0-pn"
     clip = col.matrix("clip-vit-b32")
     assert sorted(clip.item_ids) == sorted(col.matrix().item_ids)
     np.testing.assert_allclose(

@@ -7,6 +7,7 @@ from PIL import Image
 
 from furet.embedders import create_embedder, get_spec
 from furet.embedders.efficientnet_lite import VARIANTS, load_network, weights_path
+from furet.embedders.power import power_normalise
 from furet.errors import FuretError
 from tests.conftest import FLOWERS, need
 
@@ -33,9 +34,11 @@ def test_first_twenty_daisies_are_imagenet_daisy(name: str) -> None:
     assert (top1 == DAISY).sum() >= 18, top1
 
 
-@pytest.mark.parametrize("name", [*NAMES, *(f"{n}-flip" for n in NAMES)])
+@pytest.mark.parametrize(
+    "name", [*NAMES, *(f"{n}-flip" for n in NAMES), *(f"{n}-pn" for n in NAMES)]
+)
 def test_features_are_unit_1280_at_the_variant_side(name: str) -> None:
-    _need_package(name.removesuffix("-flip"))
+    _need_package(name.removesuffix("-flip").removesuffix("-pn"))
     emb = create_embedder(name)
     x = np.stack([emb.preprocess(im) for im in _images(2)])
     side = get_spec(name).input_size
@@ -73,3 +76,19 @@ def test_flip_averaging_is_mirror_invariant_and_differs_from_plain(name: str) ->
     np.testing.assert_allclose(flip.embed_batch(np.ascontiguousarray(x[..., ::-1])), v, atol=1e-5)
     cos = np.sum(v * plain.embed_batch(x), axis=1)
     assert np.all(cos < 0.9999) and np.all(cos > 0.5), cos
+
+
+def test_power_normalised_space_is_the_signed_square_root_of_the_plain_one() -> None:
+    _need_package("lite0")
+    pn, plain = create_embedder("lite0-pn"), create_embedder("lite0")
+    assert get_spec("lite0-pn").extra["base"] == "lite0"
+    x = np.stack([pn.preprocess(im) for im in _images(3)])
+    v, p = pn.embed_batch(x), plain.embed_batch(x)
+    assert (p >= 0).all()  # ReLU6 then an average
+    np.testing.assert_allclose(v, power_normalise(p), atol=1e-5)
+    # Scale-free: applying it to the stored unit vectors gives the same space.
+    np.testing.assert_allclose(power_normalise(3.0 * p), v, atol=1e-5)
+    # The square undoes it (the features are non-negative).
+    back = v**2 / np.linalg.norm(v**2, axis=1, keepdims=True)
+    np.testing.assert_allclose(back, p, atol=1e-5)
+    assert float(np.abs(v - p).max()) > 0.01  # a space of its own

@@ -68,7 +68,9 @@ def human_bytes(n: int) -> str:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
     collection: CollectionOpt,
-    model: Annotated[str | None, typer.Option(help="Embedder (default lite0).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Embedder (default lite0-pn: lite0, power-normalised).")
+    ] = None,
     prune: Annotated[bool, typer.Option(help="Forget files that no longer exist.")] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,

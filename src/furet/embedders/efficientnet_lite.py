@@ -30,6 +30,7 @@ from furet.embedders.device import resolve_device
 from furet.embedders.flip import FlipAveraged, flip_spec
 from furet.embedders.onnx_runtime import OnnxFeatures
 from furet.embedders.onnx_runtime import available as onnx_available
+from furet.embedders.power import PowerNormalised, power_spec
 from furet.embedders.registry import create_embedder, register_embedder
 from furet.errors import FuretError, ModelUnavailableError
 
@@ -99,7 +100,13 @@ class LiteVariant:
 VARIANTS = {
     v.name: v
     for v in (
-        LiteVariant("lite0", width=1.0, depth=1.0, size=224, note=" (default, CPU-friendly)"),
+        LiteVariant(
+            "lite0",
+            width=1.0,
+            depth=1.0,
+            size=224,
+            note=" (CPU-friendly; the default space is its power-normalised lite0-pn)",
+        ),
         LiteVariant("lite1", width=1.0, depth=1.1, size=240),
         LiteVariant("lite2", width=1.1, depth=1.2, size=260),
     )
@@ -303,6 +310,11 @@ def _register(variant: LiteVariant) -> None:
     @register_embedder(flip_spec(variant.spec))
     def build_flip(model_path: Path | None, device: str) -> FlipAveraged:
         return FlipAveraged(create_embedder(variant.name, model_path, device))
+
+    # Power-normalised vectors, on the same network.
+    @register_embedder(power_spec(variant.spec))
+    def build_power(model_path: Path | None, device: str) -> PowerNormalised:
+        return PowerNormalised(create_embedder(variant.name, model_path, device))
 
 
 for _variant in VARIANTS.values():
