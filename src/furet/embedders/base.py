@@ -74,3 +74,18 @@ def to_chw(image: Image.Image, spec: EmbedderSpec) -> np.ndarray:
     pixels -= np.asarray(spec.mean, np.float32)
     pixels /= np.asarray(spec.std, np.float32)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+class DerivedSpace:
+    """An embedder whose vectors are a transform of another's (``inner``): the same input and
+    text tower, a space of its own (``spec``). Subclasses define ``embed_batch``."""
+
+    def __init__(self, inner: Embedder, spec: EmbedderSpec):
+        self.inner = inner
+        self.spec = spec
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.inner.preprocess(image)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_texts(texts)

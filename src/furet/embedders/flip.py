@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from PIL import Image
 
-from furet.embedders.base import Embedder, EmbedderSpec, l2_normalise
+from furet.embedders.base import DerivedSpace, Embedder, EmbedderSpec, l2_normalise
 
 SUFFIX = "-flip"
 
@@ -27,15 +26,11 @@ def flip_spec(spec: EmbedderSpec) -> EmbedderSpec:
     )
 
 
-class FlipAveraged:
+class FlipAveraged(DerivedSpace):
     """Wraps an image embedder: ``(v(x) + v(mirror x)) / 2``, re-normalised."""
 
     def __init__(self, inner: Embedder):
-        self.inner = inner
-        self.spec = flip_spec(inner.spec)
-
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return self.inner.preprocess(image)
+        super().__init__(inner, flip_spec(inner.spec))
 
     def embed_batch(self, batch: np.ndarray) -> np.ndarray:
         """``(n, 3, S, S) float32 -> (n, dim) float32``, L2-normalised."""
@@ -43,6 +38,3 @@ class FlipAveraged:
         plain = self.inner.embed_batch(batch)
         mirrored = self.inner.embed_batch(np.ascontiguousarray(batch[..., ::-1]))
         return l2_normalise(plain + mirrored)
-
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        return self.inner.embed_texts(texts)

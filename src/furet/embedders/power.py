@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from PIL import Image
 
-from furet.embedders.base import Embedder, EmbedderSpec, l2_normalise
+from furet.embedders.base import DerivedSpace, Embedder, EmbedderSpec, l2_normalise
 
 SUFFIX = "-pn"
 #: The exponent (0.5: the signed square root).
@@ -42,19 +41,12 @@ def power_spec(spec: EmbedderSpec) -> EmbedderSpec:
     )
 
 
-class PowerNormalised:
+class PowerNormalised(DerivedSpace):
     """Wraps an image embedder: ``power_normalise(v(x))``."""
 
     def __init__(self, inner: Embedder):
-        self.inner = inner
-        self.spec = power_spec(inner.spec)
-
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return self.inner.preprocess(image)
+        super().__init__(inner, power_spec(inner.spec))
 
     def embed_batch(self, batch: np.ndarray) -> np.ndarray:
         """``(n, 3, S, S) float32 -> (n, dim) float32``, L2-normalised."""
         return power_normalise(self.inner.embed_batch(batch))
-
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        return self.inner.embed_texts(texts)
