@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from furet.embedders import create_embedder, get_spec, list_embedders
 from furet.embedders.base import Embedder
 from furet.errors import FuretError, InvalidInputError, MediaError, NotFoundError
 from furet.media.images import decode_bytes, decode_image
+from furet.services import embeddings_io
+from furet.services.embeddings_io import ImportReport
 from furet.services.enrichment import Enrichment
 from furet.services.ingest import Ingestor, IngestReport, ProgressFn, check_roots
 from furet.services.knn_graph import GraphUpdate, load_graph, update_graph
@@ -137,6 +140,29 @@ class Furet:
         col = self.create_collection(name, model)
         try:
             return col.ingest(paths, prune=prune, progress=progress)
+        except BaseException:
+            self._drop_if_empty(col)
+            raise
+
+    def import_embeddings(
+        self,
+        name: str,
+        folder: Path,
+        *,
+        model: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> ImportReport:
+        """Import embeddings in clip-retrieval's layout into the collection ``name`` (created
+        with ``model`` on first use; an existing one must be of that model). A first import that
+        fails creates nothing."""
+        folder = Path(folder)
+        if self.catalog.find_collection(name) is not None:
+            return self.ensure_collection(name, model).import_embeddings(folder, progress)
+        model = self._check_new_collection(name, model)
+        embeddings_io.shards(folder)  # a wrong folder fails before the collection exists
+        col = self.create_collection(name, model)
+        try:
+            return col.import_embeddings(folder, progress)
         except BaseException:
             self._drop_if_empty(col)
             raise
@@ -260,6 +286,39 @@ class Collection:
                 if up.skipped:
                     report.graph_notes.append((space, up.skipped))
         return report
+
+    def import_embeddings(self, folder: Path, progress: ProgressFn | None = None) -> ImportReport:
+        """Index embeddings made elsewhere (``services.embeddings_io``) into the ingestion
+        model's space, without decoding an image; then the k-NN graph is brought up to date."""
+        t0 = time.perf_counter()
+        report = ImportReport(self.name, self.model)
+        store = self.store()
+        embeddings_io.import_embeddings(
+            self.home.catalog,
+            self.layout,
+            self.collection_id,
+            self.model,
+            store,
+            folder,
+            report,
+            progress,
+        )
+        self._cache.clear()
+        self._stores.pop(self.model, None)
+        up = self.update_graph()
+        if up.skipped:
+            report.warnings.append(f"no k-NN graph: {up.skipped}")
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def export_embeddings(
+        self, folder: Path, space: str | None = None, progress: ProgressFn | None = None
+    ) -> int:
+        """Write a space's vectors and paths in clip-retrieval's layout; returns the rows."""
+        space = self._space(space)
+        return embeddings_io.export_embeddings(
+            self.home.catalog, self.matrix(space), space, Path(folder), progress
+        )
 
     def update_graph(self, space: str | None = None) -> GraphUpdate:
         """Bring the space's k-NN graph up to date with its live vectors (incremental)."""

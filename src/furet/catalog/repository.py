@@ -56,6 +56,10 @@ class FileOutcome:
     mtime_ns: int
     items: tuple[NewItem, ...] = ()
     error: str | None = None
+    url: str | None = None
+    caption: str | None = None
+    #: Known from imported embeddings (``furet import``), not from a file furet decoded.
+    imported: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,15 @@ class ItemInfo:
     shot: int | None
     shot_start: float | None
     shot_end: float | None
+    url: str | None = None
+    caption: str | None = None
 
 
 # Constant SQL (compiled once): every round and search page asks for its items' paths.
 _ITEM_INFOS = HotStatement(
     "SELECT i.item_id, f.path, i.kind, i.width, i.height, i.video_time, i.shot, i.shot_start, "
-    "i.shot_end FROM items i JOIN files f ON f.file_id = i.file_id WHERE i.item_id IN :ids",
+    "i.shot_end, f.url, f.caption FROM items i JOIN files f ON f.file_id = i.file_id "
+    "WHERE i.item_id IN :ids",
     expanding=("ids",),
 )
 
@@ -187,8 +194,9 @@ class Catalog:
                     f = files[out.path] = FileRow(collection_id=collection_id, path=out.path)
                     s.add(f)
                 f.size, f.mtime_ns = out.size, out.mtime_ns
-                f.status = "error" if out.error else "ok"
+                f.status = "error" if out.error else "imported" if out.imported else "ok"
                 f.error = out.error
+                f.url, f.caption = out.url, out.caption
                 f.updated_at = now
             s.flush()  # assigns the new file ids
             file_ids = [f.file_id for f in files.values()]
@@ -295,7 +303,10 @@ class Catalog:
             ok = s.scalar(
                 select(func.count())
                 .select_from(FileRow)
-                .where(FileRow.collection_id == collection_id, FileRow.status == "ok")
+                .where(
+                    FileRow.collection_id == collection_id,
+                    FileRow.status.in_(("ok", "imported")),
+                )
             )
             bad = s.scalar(
                 select(func.count())
@@ -352,6 +363,16 @@ class Catalog:
     def item_collection(self, item_id: int) -> int | None:
         with self.sessions() as s:
             return s.scalar(select(ItemRow.collection_id).where(ItemRow.item_id == item_id))
+
+    def is_imported(self, item_id: int) -> bool:
+        """Whether the item came from imported embeddings (it may have no thumbnail)."""
+        with self.sessions() as s:
+            status = s.scalar(
+                select(FileRow.status)
+                .join(ItemRow, ItemRow.file_id == FileRow.file_id)
+                .where(ItemRow.item_id == item_id)
+            )
+        return status == "imported"
 
     def item_by_path(self, collection_id: int, path: str) -> list[int]:
         with self.sessions() as s:

@@ -60,10 +60,14 @@ class FileRow(Base):
     path: Mapped[str] = mapped_column(Text, nullable=False)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     mtime_ns: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    #: "ok" or "error"; an error is remembered so an unchanged bad file is not retried.
+    #: "ok", "error" (remembered so an unchanged bad file is not retried) or "imported" (its
+    #: vector came from ``furet import``, not from decoding the file).
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: Where an imported file lives when it is not a local file, and its caption (both optional).
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    caption: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ItemRow(Base):

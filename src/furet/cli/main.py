@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from furet.cli import classes, discover, enrich, users
+from furet.cli import classes, discover, embeddings, enrich, users
 from furet.cli.common import (
     CollectionOpt,
     HomeOpt,
@@ -37,8 +37,11 @@ app.add_typer(users.app, name="user")
 app.command()(users.serve)
 enrich.register(app)  # furet enrich, furet tags ...
 discover.register(app)  # furet discover, furet community
-export_app = typer.Typer(help="Export what classes found.", no_args_is_help=True)
+export_app = typer.Typer(
+    help="Export what classes found, or a collection's embeddings.", no_args_is_help=True
+)
 app.add_typer(export_app, name="export")
+embeddings.register(app, export_app)  # furet import, furet export embeddings
 
 
 @app.callback()

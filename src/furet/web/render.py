@@ -26,6 +26,7 @@ def item_json(info: ItemInfo) -> dict[str, object]:
         "kind": info.kind,
         **item_urls(info.item_id),
         **video_fields(info.kind, info.path, info.video_time, info.shot),
+        **{k: v for k, v in (("url", info.url), ("caption", info.caption)) if v is not None},
     }
 
 

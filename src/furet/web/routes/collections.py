@@ -118,15 +118,22 @@ def _item(ctx: AppContext, item_id: int) -> tuple[Collection, ItemInfo]:
     return ctx.home.collection_by_id(collection_id), info
 
 
+#: What an imported item without an image shows.
+PLACEHOLDER = Path(__file__).resolve().parents[1] / "static" / "placeholder.svg"
+
+
 @router.get(
     "/items/{item_id}/thumbnail", response_class=FileResponse, responses=problem_responses(404)
 )
 def thumbnail(item_id: ItemId, who: UncountedDep, ctx: ContextDep) -> FileResponse:
-    """The item's JPEG thumbnail."""
-    col, _ = _item(ctx, item_id)
+    """The item's JPEG thumbnail; a placeholder (SVG) for an item imported without its image
+    (``furet import``: a file that is not local, its ``url`` in the item's JSON)."""
+    col, info = _item(ctx, item_id)
     path = col.layout.thumbnail(item_id)
     if not path.is_file():
-        raise NotFoundError(f"item {item_id} has no thumbnail; re-ingest its collection")
+        if not ctx.home.catalog.is_imported(info.item_id):
+            raise NotFoundError(f"item {item_id} has no thumbnail; re-ingest its collection")
+        return FileResponse(PLACEHOLDER, media_type="image/svg+xml")
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private"})
 
 
