@@ -31,8 +31,9 @@ from furet.services.learning import Learning
 from furet.services.search import SearchHit, query_vector, search_matrix
 from furet.services.spaces import reembed
 from furet.settings import Settings
-from furet.vectors.base import VectorIndex
+from furet.vectors.base import TopK, VectorIndex
 from furet.vectors.factory import create_index
+from furet.vectors.faiss_knn import FAISS_MIN_ITEMS, FaissKnn
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
 
 
@@ -201,6 +202,9 @@ class Collection:
         #: The classes' last Gram matrices (a round extends its class's previous one).
         self.gram_cache = GramCache()
         self._indexes: dict[str, VectorIndex] = {}
+        #: Per space: (the matrix it serves, its k-NN index, the item ids it indexes, in order).
+        self._knns: dict[str, tuple[VectorMatrix, FaissKnn, np.ndarray]] = {}
+        self._knn_lock = threading.Lock()
         #: Per space: (segments key, the matrix it was loaded for, graph and adjacency or None).
         self._graphs: dict[
             str, tuple[tuple[int, int, int], VectorMatrix, tuple[KnnGraph, csr_matrix] | None]
@@ -398,6 +402,27 @@ class Collection:
                 cached = self._indexes[space] = create_index(m.vectors, s.scan, s.scan_threads)
             return cached
 
+    def knn(self, space: str | None = None) -> TopK:
+        """What search by example uses: a FAISS HNSW index from ``FAISS_MIN_ITEMS`` items on
+        (``FURET_KNN``), built on first use and extended as rows are added, else the scan."""
+        space = self._space(space)
+        m = self.matrix(space)
+        mode = self.home.settings.knn
+        if mode == "exact" or (mode == "auto" and len(m) < FAISS_MIN_ITEMS) or not len(m):
+            return self.index(space)
+        with self._knn_lock:
+            cached = self._knns.get(space)
+            if cached is not None and cached[0] is m:
+                return cached[1]
+            grows = cached is not None and _prefix(cached[2], m.item_ids)
+            if cached is not None and grows:
+                cached[1].extend(m.vectors)
+                knn = cached[1]
+            else:
+                knn = FaissKnn(m.vectors)
+            self._knns[space] = (m, knn, m.item_ids.copy())
+            return knn
+
     def built_index(self, space: str | None = None) -> tuple[VectorMatrix, VectorIndex] | None:
         """The space's matrix and scan if the scan is already built over its current vectors
         (a server builds them when it starts); None otherwise. Builds and loads nothing."""
@@ -488,7 +513,7 @@ class Collection:
             raise InvalidInputError("give an image, a text, an item id or item ids to search with")
         return search_matrix(
             self.matrix(space),
-            self.index(space),
+            self.knn(space),
             self.home.catalog,
             query_vector(np.stack(queries)),
             k,
@@ -513,3 +538,8 @@ def open(home: Path | str | None = None, settings: Settings | None = None) -> Fu
     if home is not None:
         settings = settings.model_copy(update={"home": Path(home)})
     return Furet(settings)
+
+
+def _prefix(old_ids: np.ndarray, ids: np.ndarray) -> bool:
+    """Whether ``ids`` starts with ``old_ids`` (rows were only added since)."""
+    return len(ids) >= len(old_ids) and bool(np.array_equal(ids[: len(old_ids)], old_ids))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
     #: How rounds and searches score a space: ``exact`` (float16 scan), ``int8`` (int8 first
     #: pass, float32 head) or ``auto`` (int8 from 20k vectors on).
     scan: str = "auto"
+    #: How search by example finds neighbours: ``exact`` (the scan), ``faiss`` (an HNSW graph,
+    #: candidates re-scored exactly) or ``auto`` (faiss from 50k items on).
+    knn: Literal["auto", "exact", "faiss"] = "auto"
     #: Threads of one int8 pass; 0: the cores, shared among ``furet serve --workers``.
     scan_threads: int = 0
     #: Largest space (items) for which ingestion keeps an exact k-NN graph, over which rounds

@@ -110,3 +110,14 @@ def test_items_without_local_files_carry_their_url_and_caption(
     col.export_embeddings(tmp_path / "back")
     meta = pq.read_table(tmp_path / "back" / "metadata" / "metadata_0.parquet").to_pydict()
     assert sorted(meta["url"]) == sorted(urls) and sorted(meta["image_path"]) == sorted(paths)
+
+
+def test_search_through_faiss_equals_the_exact_search(home: furet.Furet, tmp_path: Path) -> None:
+    exact = home.collection("src")
+    forced = furet.open(home.settings.home, home.settings.model_copy(update={"knn": "faiss"}))
+    col = forced.collection("src")
+    assert type(col.knn()).__name__ == "FaissKnn" and type(exact.knn()).__name__ != "FaissKnn"
+    for item in exact.matrix().item_ids[:5].tolist():
+        a, b = exact.search(item_id=item, k=10), col.search(item_id=item, k=10)
+        assert [h.item_id for h in a] == [h.item_id for h in b]
+        np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-6)

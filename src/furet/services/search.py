@@ -11,7 +11,7 @@ from furet.domain.classifier import first_page_model
 from furet.domain.temporal import ScoredItem, fold_temporal
 from furet.embedders import get_spec, list_embedders
 from furet.errors import InvalidInputError, NotFoundError
-from furet.vectors.base import VectorIndex
+from furet.vectors.base import TopK
 from furet.vectors.segments import VectorMatrix
 
 
@@ -70,15 +70,16 @@ def query_vector(vectors: np.ndarray) -> np.ndarray:
 
 def search_matrix(
     matrix: VectorMatrix,
-    index: VectorIndex,
+    index: TopK,
     catalog: Catalog,
     query: np.ndarray,
     k: int,
     exclude_ids: list[int] | None = None,
     temporal_range: float = 0.0,
 ) -> list[SearchHit]:
-    """Exact cosine top-``k`` of ``query`` ``(dim,)`` among the rows of ``matrix``, video
-    keyframes folded within ``temporal_range`` seconds."""
+    """Cosine top-``k`` of ``query`` ``(dim,)`` among the rows of ``matrix`` (``index``: the
+    exact scan or a k-NN index, whose hits carry exact scores), video keyframes folded within
+    ``temporal_range`` seconds."""
     if k <= 0:
         raise InvalidInputError("k must be a positive number of results")
     exclude = None

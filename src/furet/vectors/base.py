@@ -34,6 +34,14 @@ class VectorIndex(Protocol):
         ...
 
 
+class TopK(Protocol):
+    """What search by example needs: the best rows for a query (exact scan or k-NN index)."""
+
+    def topk(
+        self, query: np.ndarray, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 def top_rows(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """Rows of the ``k`` best ``scores`` in decreasing order (ties by position), O(n)."""
     allowed = None

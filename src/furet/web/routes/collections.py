@@ -65,7 +65,7 @@ def _hits(
     space: str | None = None,
 ) -> dict[str, object]:
     hits = search_matrix(
-        col.matrix(space), col.index(space), ctx.home.catalog, query, k, exclude, temporal_range
+        col.matrix(space), col.knn(space), ctx.home.catalog, query, k, exclude, temporal_range
     )
     infos = ctx.home.catalog.item_infos([h.item_id for h in hits])
     return {

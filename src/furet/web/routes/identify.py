@@ -38,7 +38,7 @@ def _similar(
         return [
             hit_json(infos[positives[i]], float(scores[i])) for i in best if positives[i] in infos
         ]
-    hits = search_matrix(col.matrix(), col.index(), ctx.home.catalog, query, n)
+    hits = search_matrix(col.matrix(), col.knn(), ctx.home.catalog, query, n)
     infos = ctx.home.catalog.item_infos([h.item_id for h in hits])
     return [hit_json(infos[h.item_id], h.score) for h in hits if h.item_id in infos]
 

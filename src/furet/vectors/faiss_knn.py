@@ -1,0 +1,89 @@
+"""Approximate nearest neighbours for search by example at archive scale, through FAISS.
+
+An HNSW graph (``IndexHNSWSQ``: neighbours found over half-precision copies of the vectors,
+inner product) proposes ``CANDIDATES x k`` rows; their scores are then computed again exactly in
+float32 from the float16 store, so every hit shown carries its exact cosine and the order among
+the candidates is the exact one. Rows added to the space later are added to the graph
+(``extend``); a graph whose rows no longer prefix the space's is rebuilt. Used by search from
+``FAISS_MIN_ITEMS`` items on (``FURET_KNN``: ``auto``, ``exact``, ``faiss``); the exact scan
+stays the reference and serves smaller collections.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import faiss
+import numpy as np
+
+from furet.errors import InvalidInputError
+from furet.vectors.exact import exact_rows
+
+#: Below this many items the exact scan answers (``FURET_KNN=auto``).
+FAISS_MIN_ITEMS = 50_000
+#: HNSW links per node, and the breadth of construction and of a search.
+HNSW_M = 32
+EF_CONSTRUCTION = 80
+EF_SEARCH = 128
+#: Candidates proposed per result wanted, re-scored exactly.
+CANDIDATES = 2
+#: Rows added to the graph per call while building (bounded float32 copies).
+ADD_BLOCK = 65_536
+
+
+class FaissKnn:
+    """Top-k by inner product over ``(n, dim)`` float16/float32 unit vectors (a memory map
+    is fine: it is read a block at a time)."""
+
+    def __init__(self, vectors: np.ndarray, threads: int = 0):
+        if vectors.ndim != 2:
+            raise InvalidInputError(f"vectors must be (n, dim), got {vectors.shape}")
+        self.vectors = vectors
+        self.dim = int(vectors.shape[1])
+        if threads:
+            faiss.omp_set_num_threads(threads)
+        self._index = faiss.IndexHNSWSQ(
+            self.dim,
+            faiss.ScalarQuantizer.QT_fp16,  # type: ignore[arg-type]  # the stubs say otherwise
+            HNSW_M,
+            faiss.METRIC_INNER_PRODUCT,
+        )
+        self._index.hnsw.efConstruction = EF_CONSTRUCTION
+        self._index.hnsw.efSearch = EF_SEARCH
+        self._lock = threading.Lock()
+        self._index.train(np.zeros((1, self.dim), np.float32))  # fp16 needs no training
+        self.extend(vectors)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def extend(self, vectors: np.ndarray) -> None:
+        """Add the rows of ``vectors`` beyond those indexed (``vectors`` extends the old)."""
+        if vectors.shape[1] != self.dim or len(vectors) < len(self):
+            raise InvalidInputError("extend needs the same rows and more, in the same order")
+        with self._lock:
+            for start in range(len(self), len(vectors), ADD_BLOCK):
+                block = np.ascontiguousarray(vectors[start : start + ADD_BLOCK], np.float32)
+                self._index.add(block)
+            self.vectors = vectors
+
+    def topk(
+        self, query: np.ndarray, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, exact float32 scores)`` of the best ``k`` rows for ``query`` ``(dim,)``,
+        best first, ``exclude`` rows left out."""
+        if k <= 0 or len(self) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        q = np.ascontiguousarray(np.asarray(query, np.float32).reshape(1, -1))
+        if q.shape[1] != self.dim:
+            raise InvalidInputError(f"query has dimension {q.shape[1]}, expected {self.dim}")
+        skip = 0 if exclude is None else len(exclude)
+        want = min(len(self), CANDIDATES * k + skip)
+        params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, want))  # type: ignore[attr-defined]
+        _, found = self._index.search(q, want, params=params)
+        rows = found[0][found[0] >= 0].astype(np.int64)
+        if exclude is not None and len(exclude):
+            rows = rows[~np.isin(rows, exclude)]
+        scores = exact_rows(self.vectors, rows, q[0])
+        order = np.lexsort((rows, -scores))[:k]
+        return rows[order], scores[order]

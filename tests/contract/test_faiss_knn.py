@@ -1,0 +1,56 @@
+"""The FAISS k-NN path against the exact scan (the reference), on 50k clustered vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from furet.vectors.exact import ExactIndex
+from furet.vectors.faiss_knn import FaissKnn
+
+N, DIM = 50_000, 64
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((200, DIM)).astype(np.float32)
+    x = centres[rng.integers(0, 200, N)] + 0.7 * rng.standard_normal((N, DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    queries = x[rng.choice(N, 20, replace=False)] + 0.05 * rng.standard_normal((20, DIM))
+    return x.astype(np.float16), queries.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def knn(data: tuple[np.ndarray, np.ndarray]) -> FaissKnn:
+    x, _ = data
+    index = FaissKnn(x[: N - 5_000])
+    index.extend(x)  # the last 5,000 rows added later, as an ingestion would
+    return index
+
+
+def test_recall_of_the_exact_top_100_and_exact_scores(
+    data: tuple[np.ndarray, np.ndarray], knn: FaissKnn
+) -> None:
+    x, queries = data
+    exact = ExactIndex(x)
+    assert len(knn) == N
+    recalls = []
+    for q in queries:
+        rows, scores = knn.topk(q, 100)
+        ref_rows, _ = exact.topk(q, 100)
+        recalls.append(len(set(rows.tolist()) & set(ref_rows.tolist())) / 100)
+        np.testing.assert_allclose(scores, x[rows].astype(np.float32) @ q, atol=1e-5)
+        assert (np.diff(scores) <= 0).all()
+    assert np.mean(recalls) >= 0.95, recalls
+
+
+def test_rows_added_later_are_found_and_exclusions_hold(
+    data: tuple[np.ndarray, np.ndarray], knn: FaissKnn
+) -> None:
+    x, _ = data
+    late = N - 10  # a row of the extension
+    rows, scores = knn.topk(x[late].astype(np.float32), 5)
+    assert rows[0] == late and scores[0] == pytest.approx(1.0, abs=1e-2)
+    rows, _ = knn.topk(x[late].astype(np.float32), 5, exclude=np.array([late]))
+    assert late not in rows and len(rows) == 5
