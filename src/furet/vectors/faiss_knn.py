@@ -1,9 +1,9 @@
 """Approximate nearest neighbours for search by example at archive scale, through FAISS.
 
 An HNSW graph (``IndexHNSWSQ``: neighbours found over half-precision copies of the vectors,
-inner product) proposes ``CANDIDATES x k`` rows; their scores are then computed again exactly in
-float32 from the float16 store, so every hit shown carries its exact cosine and the order among
-the candidates is the exact one. Rows added to the space later are added to the graph
+inner product) proposes ``CANDIDATES x k`` rows; their scores are then computed again exactly
+in float32 from the float16 store, so every hit shown carries its exact cosine and the order
+among the candidates is the exact one. Rows added to the space later are added to the graph
 (``extend``); a graph whose rows no longer prefix the space's is rebuilt. Used by search from
 ``FAISS_MIN_ITEMS`` items on (``FURET_KNN``: ``auto``, ``exact``, ``faiss``); the exact scan
 stays the reference and serves smaller collections.
@@ -24,9 +24,9 @@ FAISS_MIN_ITEMS = 50_000
 #: HNSW links per node, and the breadth of construction and of a search.
 HNSW_M = 32
 EF_CONSTRUCTION = 80
-EF_SEARCH = 128
-#: Candidates proposed per result wanted, re-scored exactly.
-CANDIDATES = 2
+EF_SEARCH = 64
+#: Candidates proposed per result wanted (the search breadth too), re-scored exactly.
+CANDIDATES = 1.5
 #: Rows added to the graph per call while building (bounded float32 copies).
 ADD_BLOCK = 65_536
 
@@ -78,7 +78,7 @@ class FaissKnn:
         if q.shape[1] != self.dim:
             raise InvalidInputError(f"query has dimension {q.shape[1]}, expected {self.dim}")
         skip = 0 if exclude is None else len(exclude)
-        want = min(len(self), CANDIDATES * k + skip)
+        want = min(len(self), int(CANDIDATES * k) + skip)
         params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, want))  # type: ignore[attr-defined]
         _, found = self._index.search(q, want, params=params)
         rows = found[0][found[0] >= 0].astype(np.int64)
