@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from furet.cli import classes, discover, embeddings, enrich, users
+from furet.cli import classes, discover, duplicates, embeddings, enrich, users
 from furet.cli.common import (
     CollectionOpt,
     HomeOpt,
@@ -42,6 +42,7 @@ export_app = typer.Typer(
 )
 app.add_typer(export_app, name="export")
 embeddings.register(app, export_app)  # furet import, furet export embeddings
+duplicates.register(app)  # furet duplicates
 
 
 @app.callback()

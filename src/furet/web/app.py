@@ -30,6 +30,7 @@ from furet.web.routes import (
     classes,
     collections,
     discovery,
+    duplicates,
     enrichments,
     identify,
     ops,
@@ -92,7 +93,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.furet = ctx
     problems.install(app)
-    routers = (auth, admin, collections, classes, sharing, identify, discovery, ops, enrichments)
+    routers = (
+        auth,
+        admin,
+        collections,
+        duplicates,
+        classes,
+        sharing,
+        identify,
+        discovery,
+        ops,
+        enrichments,
+    )
     for module in routers:
         app.include_router(module.router)
     STATIC.mkdir(parents=True, exist_ok=True)
