@@ -498,3 +498,24 @@ def test_discover_the_classes_of_others_and_the_closest_users(
     expect(users.first.get_by_test_id("pair-mine").first).to_have_text("“rita daisy”")
     ARTIFACTS.mkdir(exist_ok=True)
     rita.screenshot(path=str(ARTIFACTS / "community.png"))
+
+
+def test_near_duplicates_dialog(login_as: PageFactory) -> None:
+    page = login_as("rita")
+    page.get_by_test_id("duplicates-btn").click()
+    dialog = page.get_by_test_id("dup-dialog")
+    expect(dialog).to_be_visible()
+    # 36 distinct photographs: no near-duplicate at the default threshold...
+    expect(page.get_by_test_id("dup-note")).to_contain_text("No near-duplicates")
+    # ... but neighbours whose pixels merely correlate, once the threshold is lowered.
+    page.get_by_test_id("dup-threshold").fill("0")
+    page.get_by_test_id("dup-refresh").click()
+    groups = page.get_by_test_id("dup-group")
+    expect(groups.first).to_be_visible()
+    assert groups.count() >= 1
+    first = page.get_by_test_id("dup-item").first.locator("img")
+    expect(first).to_have_attribute("src", re.compile(r"^/v1/items/\d+/thumbnail$"))
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=first.element_handle()
+    )
+    expect(page.get_by_test_id("dup-note")).to_contain_text("neighbour pairs compared")

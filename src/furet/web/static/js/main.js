@@ -8,12 +8,14 @@
 //   enrich.js    Enrich dialog, job progress, tags grid and export, an image's classes
 //   discover.js  classes of others that fire on an image / item or resemble a class
 //   community.js users and groups closest to me or to a class
+//   duplicates.js near-identical images of the collection
 import { api, authListeners, h, quotaListeners, showError, toast } from "../api.js";
 import { busy } from "./busy.js";
 import { addForked, createClass, exportClass, reloadClasses, renameClass, renderClasses, renderCurrentClass, replaceClass, selectClass } from "./classes.js";
 import { initDetail } from "./detail.js";
 import { initCommunity } from "./community.js";
 import { initDiscover } from "./discover.js";
+import { initDuplicates } from "./duplicates.js";
 import { initEnrich, refreshTagCounts, resumeJobs } from "./enrich.js";
 import { resetResults } from "./grid.js";
 import { initKeys } from "./keyboard.js";
@@ -132,6 +134,7 @@ function init() {
   initEnrich();
   initDiscover();
   initCommunity();
+  initDuplicates();
   document.addEventListener("furet:tags", renderClasses);
   trackTopbar();
   document.querySelector('[data-testid="login-form"]').addEventListener("submit", onLogin);
