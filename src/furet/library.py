@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
@@ -33,7 +34,7 @@ from furet.services.spaces import reembed
 from furet.settings import Settings
 from furet.vectors.base import TopK, VectorIndex
 from furet.vectors.factory import create_index
-from furet.vectors.faiss_knn import FAISS_MIN_ITEMS, FaissKnn
+from furet.vectors.faiss_knn import FAISS_MIN_ITEMS, KNN_FILE, FaissKnn
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
 
 
@@ -415,11 +416,14 @@ class Collection:
             if cached is not None and cached[0] is m:
                 return cached[1]
             grows = cached is not None and _prefix(cached[2], m.item_ids)
+            path = self.layout.space(space) / KNN_FILE
             if cached is not None and grows:
                 cached[1].extend(m.vectors)
                 knn = cached[1]
-            else:
-                knn = FaissKnn(m.vectors)
+            else:  # what a previous process saved, extended, or a new build
+                knn = FaissKnn.load(path, m.vectors, m.item_ids) or FaissKnn(m.vectors)
+            with contextlib.suppress(OSError):  # a read-only home still searches
+                knn.save(path, m.item_ids)
             self._knns[space] = (m, knn, m.item_ids.copy())
             return knn
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,22 @@ def test_rows_added_later_are_found_and_exclusions_hold(
     assert rows[0] == late and scores[0] == pytest.approx(1.0, abs=1e-2)
     rows, _ = knn.topk(x[late].astype(np.float32), 5, exclude=np.array([late]))
     assert late not in rows and len(rows) == 5
+
+
+def test_a_saved_index_is_read_back_and_extended(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    x, queries = data
+    ids = np.arange(N, dtype=np.int64) + 1000
+    first = FaissKnn(x[:10_000])
+    first.save(tmp_path / "knn.faiss", ids)
+    back = FaissKnn.load(tmp_path / "knn.faiss", x[:12_000], ids[:12_000])
+    assert back is not None and len(back) == 12_000  # 2,000 rows added on load
+    q = x[11_500].astype(np.float32)
+    assert back.topk(q, 1)[0][0] == 11_500
+    ref, _ = ExactIndex(x[:12_000]).topk(queries[0], 10)
+    assert len(set(back.topk(queries[0], 10)[0].tolist()) & set(ref.tolist())) >= 9
+    # Rows that are not the saved ones first: not used (the caller rebuilds).
+    assert FaissKnn.load(tmp_path / "knn.faiss", x[:12_000], ids[1:12_001]) is None
+    (tmp_path / "knn.faiss").write_bytes(b"torn")
+    assert FaissKnn.load(tmp_path / "knn.faiss", x[:12_000], ids[:12_000]) is None

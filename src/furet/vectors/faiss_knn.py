@@ -11,7 +11,9 @@ stays the reference and serves smaller collections.
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -19,6 +21,8 @@ import numpy as np
 from furet.errors import InvalidInputError
 from furet.vectors.exact import exact_rows
 
+#: The index of a space, beside its segments (with ``.ids.npy``: the item id of each row).
+KNN_FILE = "knn.faiss"
 #: Below this many items the exact scan answers (``FURET_KNN=auto``).
 FAISS_MIN_ITEMS = 50_000
 #: HNSW links per node, and the breadth of construction and of a search.
@@ -35,13 +39,18 @@ class FaissKnn:
     """Top-k by inner product over ``(n, dim)`` float16/float32 unit vectors (a memory map
     is fine: it is read a block at a time)."""
 
-    def __init__(self, vectors: np.ndarray, threads: int = 0):
+    def __init__(self, vectors: np.ndarray, threads: int = 0, index: faiss.Index | None = None):
         if vectors.ndim != 2:
             raise InvalidInputError(f"vectors must be (n, dim), got {vectors.shape}")
         self.vectors = vectors
         self.dim = int(vectors.shape[1])
         if threads:
             faiss.omp_set_num_threads(threads)
+        self._lock = threading.Lock()
+        if index is not None:  # read back from disk: only the rows added since are indexed
+            self._index = index
+            self.extend(vectors)
+            return
         self._index = faiss.IndexHNSWSQ(
             self.dim,
             faiss.ScalarQuantizer.QT_fp16,  # type: ignore[arg-type]  # the stubs say otherwise
@@ -50,7 +59,6 @@ class FaissKnn:
         )
         self._index.hnsw.efConstruction = EF_CONSTRUCTION
         self._index.hnsw.efSearch = EF_SEARCH
-        self._lock = threading.Lock()
         self._index.train(np.zeros((1, self.dim), np.float32))  # fp16 needs no training
         self.extend(vectors)
 
@@ -66,6 +74,33 @@ class FaissKnn:
                 block = np.ascontiguousarray(vectors[start : start + ADD_BLOCK], np.float32)
                 self._index.add(block)
             self.vectors = vectors
+
+    def save(self, path: Path, item_ids: np.ndarray) -> None:
+        """Write the index and the item ids of its rows (``path`` and ``path.ids.npy``), each
+        to a temporary name then renamed."""
+        ids_path = _ids_path(path)
+        with self._lock:
+            tmp = path.with_name(f".{path.name}.tmp")
+            faiss.write_index(self._index, str(tmp))
+            tmp_ids = ids_path.with_name(f".{ids_path.name}.tmp.npy")
+            np.save(tmp_ids, np.asarray(item_ids[: len(self)], np.int64))
+            os.replace(tmp_ids, ids_path)
+            os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, vectors: np.ndarray, item_ids: np.ndarray) -> FaissKnn | None:
+        """The index saved at ``path``, extended with the rows added since, if its rows are the
+        first rows of ``item_ids`` (else None: the caller rebuilds it)."""
+        try:
+            saved = np.load(_ids_path(path))
+            if len(saved) > len(item_ids) or not np.array_equal(saved, item_ids[: len(saved)]):
+                return None
+            index = faiss.read_index(str(path))
+        except (OSError, ValueError, RuntimeError):  # absent, torn or foreign: rebuild
+            return None
+        if index.ntotal != len(saved) or index.d != vectors.shape[1]:
+            return None
+        return cls(vectors, index=index)
 
     def topk(
         self, query: np.ndarray, k: int, exclude: np.ndarray | None = None
@@ -87,3 +122,7 @@ class FaissKnn:
         scores = exact_rows(self.vectors, rows, q[0])
         order = np.lexsort((rows, -scores))[:k]
         return rows[order], scores[order]
+
+
+def _ids_path(path: Path) -> Path:
+    return path.with_name(path.name + ".ids.npy")
