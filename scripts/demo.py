@@ -91,7 +91,7 @@ def main() -> int:
     name = "flowers" if args.images and "flowers" in str(args.images) else "demo"
     try:
         home = furet.open(args.home, Settings(home=args.home))
-        col = home.ensure_collection(name, "lite0")
+        col = home.ensure_collection(name)  # the default space; an old demo keeps its own
         console.print(f"[bold]furet ingest[/] {images} --collection {name}")
         report = col.ingest([images])
         console.print(
