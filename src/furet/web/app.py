@@ -52,11 +52,18 @@ Every `/v1` response carries `RateLimit-Policy` and `RateLimit` headers (daily q
 
 def warm_up(home: Furet) -> None:
     """Load every space's vectors and build its index, so that the first round does not wait
-    (an int8 index takes ~2 s per 100k vectors to build)."""
+    (an int8 index takes ~2 s per 100k vectors to build), then its k-NN index for search by
+    example (read back from disk, or built: ~1 min per 100k vectors)."""
     for col in home.collections():
         for space in col.spaces():
             try:
                 col.index(space)
+            except Exception:  # a broken space must not stop the server: its requests will say
+                log.exception("warming up %s/%s failed", col.name, space)
+    for col in home.collections():
+        for space in col.spaces():
+            try:
+                col.knn(space)
             except Exception:  # a broken space must not stop the server: its requests will say
                 log.exception("warming up %s/%s failed", col.name, space)
 
