@@ -80,13 +80,12 @@ def quality(
         index = ExactIndex(vectors)
         return lambda m: index.scores(m.w, m.b)
 
-    runs_of: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
+    learners: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
         "naive": (("search",), {"learner": naive_learner, "vectors": spaces["lite0"]}),
     }
     for space, vectors in spaces.items():
-        runs_of[f"model@{space}"] = (MODES, {"vectors": vectors})
-        runs_of[f"furet@{space}"] = (MODES, {"vectors": vectors, "graph": build_graph(vectors)})
-    learners = runs_of
+        learners[f"model@{space}"] = (MODES, {"vectors": vectors})
+        learners[f"furet@{space}"] = (MODES, {"vectors": vectors, "graph": build_graph(vectors)})
     out: dict[str, dict[str, dict[str, dict[str, Stat]]]] = {}
     for name, (modes, extra) in learners.items():
         out[name] = {}

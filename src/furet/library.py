@@ -422,8 +422,9 @@ class Collection:
                 knn = cached[1]
             else:  # what a previous process saved, extended, or a new build
                 knn = FaissKnn.load(path, m.vectors, m.item_ids) or FaissKnn(m.vectors)
-            with contextlib.suppress(OSError):  # a read-only home still searches
-                knn.save(path, m.item_ids)
+            if len(knn) != knn.persisted:  # written only when built or extended
+                with contextlib.suppress(OSError):  # a read-only home still searches
+                    knn.save(path, m.item_ids)
             self._knns[space] = (m, knn, m.item_ids.copy())
             return knn
 

@@ -67,6 +67,11 @@ def test_a_saved_index_is_read_back_and_extended(
     first.save(tmp_path / "knn.faiss", ids)
     back = FaissKnn.load(tmp_path / "knn.faiss", x[:12_000], ids[:12_000])
     assert back is not None and len(back) == 12_000  # 2,000 rows added on load
+    assert back.persisted == 10_000  # what the file holds: a save is owed
+    back.save(tmp_path / "knn.faiss", ids)
+    assert back.persisted == 12_000
+    again = FaissKnn.load(tmp_path / "knn.faiss", x[:12_000], ids[:12_000])
+    assert again is not None and again.persisted == len(again) == 12_000
     q = x[11_500].astype(np.float32)
     assert back.topk(q, 1)[0][0] == 11_500
     ref, _ = ExactIndex(x[:12_000]).topk(queries[0], 10)

@@ -47,8 +47,11 @@ class FaissKnn:
         if threads:
             faiss.omp_set_num_threads(threads)
         self._lock = threading.Lock()
+        #: Rows of this index that its file on disk holds (``save``, ``load``).
+        self.persisted = 0
         if index is not None:  # read back from disk: only the rows added since are indexed
             self._index = index
+            self.persisted = int(index.ntotal)
             self.extend(vectors)
             return
         self._index = faiss.IndexHNSWSQ(
@@ -86,6 +89,7 @@ class FaissKnn:
             np.save(tmp_ids, np.asarray(item_ids[: len(self)], np.int64))
             os.replace(tmp_ids, ids_path)
             os.replace(tmp, path)
+            self.persisted = len(self)
 
     @classmethod
     def load(cls, path: Path, vectors: np.ndarray, item_ids: np.ndarray) -> FaissKnn | None:

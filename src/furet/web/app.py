@@ -15,7 +15,7 @@ import furet
 from furet.catalog.accounts import AccountStore
 from furet.catalog.throttle import LoginThrottle
 from furet.catalog.web_sessions import WebSessions
-from furet.library import Furet
+from furet.library import Collection, Furet
 from furet.media.pixel_budget import DECODE_BUDGET
 from furet.settings import Settings
 from furet.web import problems, quota
@@ -54,18 +54,13 @@ def warm_up(home: Furet) -> None:
     """Load every space's vectors and build its index, so that the first round does not wait
     (an int8 index takes ~2 s per 100k vectors to build), then its k-NN index for search by
     example (read back from disk, or built: ~1 min per 100k vectors)."""
-    for col in home.collections():
-        for space in col.spaces():
-            try:
-                col.index(space)
-            except Exception:  # a broken space must not stop the server: its requests will say
-                log.exception("warming up %s/%s failed", col.name, space)
-    for col in home.collections():
-        for space in col.spaces():
-            try:
-                col.knn(space)
-            except Exception:  # a broken space must not stop the server: its requests will say
-                log.exception("warming up %s/%s failed", col.name, space)
+    for step in (Collection.index, Collection.knn):  # every scan first: rounds need them most
+        for col in home.collections():
+            for space in col.spaces():
+                try:
+                    step(col, space)
+                except Exception:  # a broken space must not stop the server: its requests say
+                    log.exception("warming up %s/%s failed", col.name, space)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
