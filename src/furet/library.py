@@ -34,7 +34,7 @@ from furet.services.spaces import reembed
 from furet.settings import Settings
 from furet.vectors.base import TopK, VectorIndex
 from furet.vectors.factory import create_index
-from furet.vectors.faiss_knn import FAISS_MIN_ITEMS, KNN_FILE, FaissKnn
+from furet.vectors.faiss_knn import FAISS_MIN_ITEMS, KNN_FILE, FaissKnn, starts_with
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
 
 
@@ -206,10 +206,8 @@ class Collection:
         #: Per space: (the matrix it serves, its k-NN index, the item ids it indexes, in order).
         self._knns: dict[str, tuple[VectorMatrix, FaissKnn, np.ndarray]] = {}
         self._knn_lock = threading.Lock()
-        #: Per space: (segments key, the matrix it was loaded for, graph and adjacency or None).
-        self._graphs: dict[
-            str, tuple[tuple[int, int, int], VectorMatrix, tuple[KnnGraph, csr_matrix] | None]
-        ] = {}
+        #: Per space: (the matrix it was loaded for, graph and adjacency or None).
+        self._graphs: dict[str, tuple[VectorMatrix, tuple[KnnGraph, csr_matrix] | None]] = {}
         self._load_lock = threading.Lock()
 
     @property
@@ -309,7 +307,6 @@ class Collection:
             progress,
         )
         self._cache.clear()
-        self._stores.pop(self.model, None)
         up = self.update_graph()
         if up.skipped:
             report.warnings.append(f"no k-NN graph: {up.skipped}")
@@ -338,15 +335,14 @@ class Collection:
         """The space's k-NN graph over the rows of ``matrix(space)`` and its adjacency, or
         None where it has none or it is stale (until the next ingestion updates it)."""
         space = self._space(space)
-        m = self.matrix(space)
-        key = self.store(space).generation()
+        m = self.matrix(space)  # a new matrix whenever the space's segments change
         cached = self._graphs.get(space)
-        if cached is not None and cached[0] == key and cached[1] is m:
-            return cached[2]
+        if cached is not None and cached[0] is m:
+            return cached[1]
         with self._load_lock:
             g = load_graph(self.layout.space(space), m)
             value = None if g is None else (g, g.adjacency())
-            self._graphs[space] = (key, m, value)
+            self._graphs[space] = (m, value)
         return value
 
     def add_space(self, model: str, progress: ProgressFn | None = None) -> int:
@@ -415,7 +411,7 @@ class Collection:
             cached = self._knns.get(space)
             if cached is not None and cached[0] is m:
                 return cached[1]
-            grows = cached is not None and _prefix(cached[2], m.item_ids)
+            grows = cached is not None and starts_with(m.item_ids, cached[2])
             path = self.layout.space(space) / KNN_FILE
             if cached is not None and grows:
                 cached[1].extend(m.vectors)
@@ -543,8 +539,3 @@ def open(home: Path | str | None = None, settings: Settings | None = None) -> Fu
     if home is not None:
         settings = settings.model_copy(update={"home": Path(home)})
     return Furet(settings)
-
-
-def _prefix(old_ids: np.ndarray, ids: np.ndarray) -> bool:
-    """Whether ``ids`` starts with ``old_ids`` (rows were only added since)."""
-    return len(ids) >= len(old_ids) and bool(np.array_equal(ids[: len(old_ids)], old_ids))

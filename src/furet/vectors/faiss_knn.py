@@ -97,7 +97,7 @@ class FaissKnn:
         first rows of ``item_ids`` (else None: the caller rebuilds it)."""
         try:
             saved = np.load(_ids_path(path))
-            if len(saved) > len(item_ids) or not np.array_equal(saved, item_ids[: len(saved)]):
+            if not starts_with(item_ids, saved):
                 return None
             index = faiss.read_index(str(path))
         except (OSError, ValueError, RuntimeError):  # absent, torn or foreign: rebuild
@@ -130,3 +130,8 @@ class FaissKnn:
 
 def _ids_path(path: Path) -> Path:
     return path.with_name(path.name + ".ids.npy")
+
+
+def starts_with(ids: np.ndarray, prefix: np.ndarray) -> bool:
+    """Whether ``ids`` begins with ``prefix`` (rows were only appended since)."""
+    return len(ids) >= len(prefix) and bool(np.array_equal(ids[: len(prefix)], prefix))
