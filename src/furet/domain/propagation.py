@@ -198,3 +198,14 @@ def expansion(
     if allowed is not None:
         keep &= allowed[cand]
     return cand[keep]
+
+
+def with_expansion(labelled: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """``labelled`` with the ``extra`` rows (``expansion``'s) marked positive: what a fit takes
+    as its positives, and whose unmarked rest its weak negatives are drawn from (a copy when
+    there is any)."""
+    if not extra.size:
+        return labelled
+    taken = labelled.copy()
+    taken[extra] = 1
+    return taken

@@ -31,6 +31,7 @@ from furet.domain.propagation import (
     Propagation,
     expansion,
     smooth,
+    with_expansion,
 )
 from furet.errors import InvalidInputError
 
@@ -385,12 +386,8 @@ def _fit(
     extra: np.ndarray | None = None,
 ) -> LinearModel:
     neg_rows = np.flatnonzero(labelled == -1)
-    pos_rows = np.flatnonzero(labelled == 1)
-    taken = labelled
-    if extra is not None and extra.size:  # expanded positives are not weak negatives
-        pos_rows = np.union1d(pos_rows, extra)
-        taken = labelled.copy()
-        taken[extra] = 1
+    taken = labelled if extra is None else with_expansion(labelled, extra)
+    pos_rows = np.flatnonzero(taken == 1)
     weak_rows = sample_weak_negatives(taken, weak, rng) if neg_rows.size == 0 else neg_rows[:0]
     return fit_linear(
         x[pos_rows],

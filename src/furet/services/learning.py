@@ -27,6 +27,7 @@ from furet.domain.propagation import (
     Propagation,
     expansion,
     propagation_boost,
+    with_expansion,
 )
 from furet.domain.temporal import Segment, merge_segments, spread_to_shot
 from furet.errors import InvalidInputError
@@ -345,10 +346,7 @@ class Learning:
         graph = col.graph(cls.space)
         # Query expansion: while no negative is marked, the positives' nearest neighbours too.
         extra = np.empty(0, np.int64) if graph is None else expansion(graph[0], labelled)
-        taken = labelled
-        if extra.size:
-            taken = labelled.copy()
-            taken[extra] = POSITIVE
+        taken = with_expansion(labelled, extra)
         pos_rows = np.flatnonzero(taken == POSITIVE)
         pos = np.concatenate([rows_float32(m.vectors, pos_rows), state.examples])
         if len(pos) == 0:
