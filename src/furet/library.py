@@ -33,8 +33,11 @@ from furet.services.search import SearchHit, query_vector, search_matrix
 from furet.services.spaces import reembed
 from furet.settings import Settings
 from furet.vectors.base import TopK, VectorIndex
+from furet.vectors.compressed import CompressedIndex
 from furet.vectors.factory import create_index
 from furet.vectors.faiss_knn import FAISS_MIN_ITEMS, KNN_FILE, FaissKnn, starts_with
+from furet.vectors.mapped import mapped_matrix, vector_bytes
+from furet.vectors.reading import mean_rows
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
 
 
@@ -203,6 +206,7 @@ class Collection:
         #: The classes' last Gram matrices (a round extends its class's previous one).
         self.gram_cache = GramCache()
         self._indexes: dict[str, VectorIndex] = {}
+        self._index_ids: dict[str, np.ndarray] = {}  # per space: the item ids of its index
         #: Per space: (the matrix it serves, its k-NN index, the item ids it indexes, in order).
         self._knns: dict[str, tuple[VectorMatrix, FaissKnn, np.ndarray]] = {}
         self._knn_lock = threading.Lock()
@@ -378,13 +382,19 @@ class Collection:
             cached = self._cache.get(space)
             if cached is not None and cached[0] == key:
                 return cached[1]
-            m = gather(store, store.dim)
             # Rows written by a crashed run and not yet reconciled are not in the catalog.
             members = self.home.catalog.segment_members(self.collection_id, space)
             known = np.concatenate(list(members.values())) if members else np.zeros(0, np.int64)
-            keep = np.isin(m.item_ids, known)
-            if not keep.all():
-                m = VectorMatrix(m.item_ids[keep], m.vectors[keep])
+            s = self.home.settings
+            if s.matrix == "mapped" or (
+                s.matrix == "auto" and vector_bytes(store) >= s.mapped_min_bytes
+            ):
+                m = mapped_matrix(store, known)
+            else:
+                m = gather(store, store.dim)
+                keep = np.isin(m.item_ids, known)
+                if not keep.all():
+                    m = VectorMatrix(m.item_ids[keep], m.vectors[keep])
             cached = self._cache[space] = (key, m, None)
         return cached[1]
 
@@ -395,9 +405,30 @@ class Collection:
         with self._load_lock:  # one index per matrix, so that concurrent scans batch together
             cached = self._indexes.get(space)
             if cached is None or cached.vectors is not m.vectors:
-                s = self.home.settings
-                cached = self._indexes[space] = create_index(m.vectors, s.scan, s.scan_threads)
+                cached = self._indexes[space] = self._new_index(space, m, cached)
             return cached
+
+    def _new_index(self, space: str, m: VectorMatrix, old: VectorIndex | None) -> VectorIndex:
+        """A compressed index over a matrix that only grew is extended (its added rows
+        encoded), and rebuilt in the background once drift makes it stale; others are built."""
+        s = self.home.settings
+        held = self._index_ids.get(space)
+        self._index_ids[space] = m.item_ids
+        if isinstance(old, CompressedIndex) and held is not None and starts_with(m.item_ids, held):
+            grown = old.extended(m.vectors)
+            if grown.stale:
+                threading.Thread(target=self._rebuild, args=(space, m), daemon=True).start()
+            return grown
+        return create_index(m.vectors, s.scan, s.scan_threads)
+
+    def _rebuild(self, space: str, m: VectorMatrix) -> None:
+        """Build a fresh index over ``m`` and serve it if ``m`` is still the space's matrix."""
+        s = self.home.settings
+        fresh = create_index(m.vectors, s.scan, s.scan_threads)
+        with self._load_lock:
+            current = self._indexes.get(space)
+            if current is not None and current.vectors is m.vectors:
+                self._indexes[space] = fresh
 
     def knn(self, space: str | None = None) -> TopK:
         """What search by example uses: a FAISS HNSW index from ``FAISS_MIN_ITEMS`` items on
@@ -441,9 +472,7 @@ class Collection:
         m = self.matrix(space)
         key, _, mean = self._cache[space]
         if mean is None:
-            mean = (
-                m.vectors.mean(axis=0, dtype=np.float64) if len(m) else np.zeros(m.vectors.shape[1])
-            )
+            mean = mean_rows(m.vectors)
             self._cache[space] = (key, m, mean)
         return mean
 

@@ -44,8 +44,13 @@ class Settings(BaseSettings):
     #: Seconds between keyframes inside a long video shot (besides each shot's middle frame).
     frame_interval: float = 2.0
     #: How rounds and searches score a space: ``exact`` (float16 scan), ``int8`` (int8 first
-    #: pass, float32 head) or ``auto`` (int8 from 20k vectors on).
+    #: pass, float32 head), ``compressed`` (PCA-reduced int8 pass, exact re-rank of each
+    #: ranking's candidates) or ``auto`` (int8 from 20k vectors on, compressed from 200k).
     scan: str = "auto"
+    #: Where a space's full vectors live: ``memory`` (gathered), ``mapped`` (one memory-mapped
+    #: file, see ``furet.vectors.mapped``) or ``auto`` (mapped from ``mapped_min_bytes`` on).
+    matrix: Literal["auto", "memory", "mapped"] = "auto"
+    mapped_min_bytes: int = Field(default=1 << 30, ge=0)
     #: How search by example finds neighbours: ``exact`` (the scan), ``faiss`` (an HNSW graph,
     #: candidates re-scored exactly) or ``auto`` (faiss from 50k items on).
     knn: Literal["auto", "exact", "faiss"] = "auto"

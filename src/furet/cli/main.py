@@ -282,6 +282,12 @@ def evaluate(
             "space has one (--no-propagation: the model alone).",
         ),
     ] = True,
+    scan: Annotated[
+        str,
+        typer.Option(
+            help="Index scoring the rounds: exact (the reference), int8, compressed, auto."
+        ),
+    ] = "exact",
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -298,6 +304,7 @@ def evaluate(
         seed=seed,
         root=root,
         test_fraction=test_fraction,
+        scan=scan,
         classes=chosen,
         propagation=propagation,
     )

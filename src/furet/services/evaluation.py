@@ -11,7 +11,7 @@ import numpy as np
 from furet.domain.propagation import build_graph
 from furet.domain.simulation import SimulationResult, simulate
 from furet.errors import InvalidInputError
-from furet.vectors.exact import ExactIndex
+from furet.vectors.factory import create_index
 
 if TYPE_CHECKING:
     from furet.library import Collection
@@ -79,17 +79,19 @@ def evaluate(
     test_fraction: float = 0.0,
     classes: list[str] | None = None,
     propagation: bool = True,
+    scan: str = "exact",
 ) -> tuple[SimulationResult, int]:
     """Run the simulated user on the labelled items; returns the result and the item count.
 
     ``test_fraction``: a held-out share of each label, never shown (``test_ap``,
     ``marks_to_ap``); ``classes``: evaluate these labels only (tune on some, report on others).
     ``propagation``: as the service does where the space has a k-NN graph, smooth each round's
-    ranking over the graph of the labelled items (False: the model alone)."""
+    ranking over the graph of the labelled items (False: the model alone). ``scan``: which
+    index scores the rounds (``furet.vectors.factory``; ``exact`` is the reference)."""
     m = col.matrix()
     rows, y = labelled_rows(col, labels_csv, root)
     vectors = np.ascontiguousarray(m.vectors[rows])
-    index = ExactIndex(vectors)
+    index = create_index(vectors, scan)
     have = col.graph() if propagation else None
     # Every item labelled (rows in order): the collection's own graph, else the labelled ones'.
     graph = None if have is None else have[0] if len(rows) == len(m) else build_graph(vectors)

@@ -405,7 +405,11 @@ class Learning:
             first = first_page_model(positives)
             ranking = index.scores(first.w)
         else:
-            ranking = index.scores(model.w, model.b)
+            # Only Ambiguous ranks by the distance to the boundary: the others need the head.
+            ranking = index.scores(model.w, model.b, boundary=settings.mode == "ambiguous")
+            if settings.mode == "refine":  # it reviews the marks: their exact scores
+                marked = np.flatnonzero(labelled != 0)
+                ranking[marked] = index.rescore(marked, model.w, model.b)
         graph = col.graph(cls.space)
         boost = None
         if graph is not None and first is None and settings.mode in SMOOTHED_MODES:

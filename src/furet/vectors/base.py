@@ -16,8 +16,10 @@ class VectorIndex(Protocol):
 
     def __len__(self) -> int: ...
 
-    def scores(self, w: np.ndarray, b: float = 0.0) -> np.ndarray:
-        """``w``: ``(dim,)`` -> ``(n,) float32`` scores ``X @ w + b`` (higher is better)."""
+    def scores(self, w: np.ndarray, b: float = 0.0, *, boundary: bool = True) -> np.ndarray:
+        """``w``: ``(dim,)`` -> ``(n,) float32`` scores ``X @ w + b`` (higher is better), exact
+        on the head of the ranking; ``boundary``: the ranking's caller also needs the rows
+        nearest 0 exact (Ambiguous), which an approximate index then re-scores too."""
         ...
 
     def rescore(self, rows: np.ndarray, w: np.ndarray, b: float = 0.0) -> np.ndarray:
@@ -49,3 +51,14 @@ def top_rows(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> n
         allowed = np.ones(len(scores), dtype=bool)
         allowed[exclude] = False
     return smallest(-np.asarray(scores, dtype=np.float32), k, allowed)
+
+
+def rescored_topk(
+    index: VectorIndex, query: np.ndarray, k: int, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``topk`` of an approximate index: its best rows, every one re-scored exactly (rows past
+    the exact head too), in exact order."""
+    rows = top_rows(index.scores(query), k, exclude)
+    exact = index.rescore(rows, query)
+    order = np.argsort(-exact, kind="stable")
+    return rows[order], exact[order]

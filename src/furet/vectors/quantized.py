@@ -25,7 +25,7 @@ import os
 import numpy as np
 import torch
 
-from furet.vectors.base import top_rows
+from furet.vectors.base import rescored_topk, top_rows
 from furet.vectors.batching import Query, QueryBatcher
 from furet.vectors.exact import exact_rows
 
@@ -43,7 +43,7 @@ _ZERO_POINT = 64
 _QUERY_LEVELS = 63
 
 
-def _session(codes_t: np.ndarray, threads: int) -> object:
+def int8_session(codes_t: np.ndarray, threads: int) -> object:
     """An ONNX Runtime session computing ``(A - 64) @ codes_t`` for ``A: (k, dim) uint8``."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -81,6 +81,26 @@ def dimension_scales(vectors: np.ndarray) -> np.ndarray:
     return out / np.float32(127)
 
 
+def query_codes(folded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(k, dim)`` weights over codes -> ``(k, dim) uint8`` 7-bit query codes around the zero
+    point and ``(k,) float32`` steps: ``codes @ w ~= step * (codes @ (q - 64))``.
+
+    One 7-bit code per query dimension (see the module docstring): a row of the pass costs
+    ~2.3 ms per 100k x 1280 on one core, on top of ~10 ms to stream the codes.
+    """
+    step = (np.abs(folded).max(axis=1) / np.float32(_QUERY_LEVELS)).astype(np.float32)
+    step[step == 0] = 1.0
+    codes = (np.rint(folded / step[:, None]) + _ZERO_POINT).astype(np.uint8)
+    return codes, step
+
+
+def quantise(block: np.ndarray, inverse: torch.Tensor) -> torch.Tensor:
+    """``(rows, dim)`` float rows -> int8 codes ``round(x / scale)`` (``inverse = 1 / scale``)."""
+    rows = torch.from_numpy(np.ascontiguousarray(block))
+    # Not in place: a float32 store's rows are the caller's own memory.
+    return (rows.float() * inverse).round_().clamp_(-127, 127).to(torch.int8)
+
+
 class Int8Index:
     """Linear scoring over ``(n, dim)`` float16/float32 rows with an int8 first pass."""
 
@@ -98,17 +118,14 @@ class Int8Index:
             codes_t = torch.empty((vectors.shape[1], hi - lo), dtype=torch.int8)
             for start in range(lo, hi, _QUANTISE_ROWS):  # small blocks stay in cache: 3x faster
                 end = min(start + _QUANTISE_ROWS, hi)
-                rows = torch.from_numpy(np.ascontiguousarray(vectors[start:end]))
-                # Not in place: a float32 store's rows are the caller's own memory.
-                codes = (rows.float() * inverse).round_().clamp_(-127, 127).to(torch.int8)
-                codes_t[:, start - lo : end - lo] = codes.T
-            self._chunks.append((lo, hi, _session(codes_t.numpy(), threads)))
+                codes_t[:, start - lo : end - lo] = quantise(vectors[start:end], inverse).T
+            self._chunks.append((lo, hi, int8_session(codes_t.numpy(), threads)))
         self._batcher = QueryBatcher(self._score)
 
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def scores(self, w: np.ndarray, b: float = 0.0) -> np.ndarray:
+    def scores(self, w: np.ndarray, b: float = 0.0, *, boundary: bool = True) -> np.ndarray:
         """``(n,) float32`` scores ``X @ w + b``; the best ``refine`` are float32-exact."""
         if len(self.vectors) == 0:
             return np.zeros(0, np.float32)
@@ -125,10 +142,7 @@ class Int8Index:
     def topk(
         self, query: np.ndarray, k: int, exclude: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        rows = top_rows(self.scores(query), k, exclude)
-        exact = self.rescore(rows, query)  # rows past the refined head get exact scores too
-        order = np.argsort(-exact, kind="stable")
-        return rows[order], exact[order]
+        return rescored_topk(self, query, k, exclude)
 
     @property
     def chunks(self) -> list[tuple[int, int]]:
@@ -145,13 +159,7 @@ class Int8Index:
         return out
 
     def _query_codes(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        folded = weights * self.scale  # (k, dim): x = scale * code
-        # One 7-bit code per query dimension (see the module docstring): a row of the pass
-        # costs ~2.3 ms per 100k x 1280 on one core, on top of ~10 ms to stream the codes.
-        step = np.abs(folded).max(axis=1) / np.float32(_QUERY_LEVELS)
-        step[step == 0] = 1.0
-        codes = (np.rint(folded / step[:, None]) + _ZERO_POINT).astype(np.uint8)
-        return codes, step
+        return query_codes(weights * self.scale)  # (k, dim): x = scale * code
 
     def _pass(self, codes: np.ndarray, step: np.ndarray, chunk: int, out: np.ndarray) -> None:
         (ints,) = self._chunks[chunk][2].run(None, {"A": codes})  # type: ignore[attr-defined]
