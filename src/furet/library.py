@@ -35,7 +35,13 @@ from furet.settings import Settings
 from furet.vectors.base import TopK, VectorIndex
 from furet.vectors.compressed import CompressedIndex
 from furet.vectors.factory import create_index
-from furet.vectors.faiss_knn import FAISS_MIN_ITEMS, KNN_FILE, FaissKnn, starts_with
+from furet.vectors.faiss_knn import (
+    FAISS_MAX_ITEMS,
+    FAISS_MIN_ITEMS,
+    KNN_FILE,
+    FaissKnn,
+    starts_with,
+)
 from furet.vectors.mapped import mapped_matrix, vector_bytes
 from furet.vectors.reading import mean_rows
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
@@ -431,12 +437,14 @@ class Collection:
                 self._indexes[space] = fresh
 
     def knn(self, space: str | None = None) -> TopK:
-        """What search by example uses: a FAISS HNSW index from ``FAISS_MIN_ITEMS`` items on
-        (``FURET_KNN``), built on first use and extended as rows are added, else the scan."""
+        """What search by example uses: a FAISS HNSW index from ``FAISS_MIN_ITEMS`` items to
+        ``FAISS_MAX_ITEMS`` (``FURET_KNN``), built on first use and extended as rows are
+        added, else the scan (exact on its head)."""
         space = self._space(space)
         m = self.matrix(space)
         mode = self.home.settings.knn
-        if mode == "exact" or (mode == "auto" and len(m) < FAISS_MIN_ITEMS) or not len(m):
+        sized = FAISS_MIN_ITEMS <= len(m) <= FAISS_MAX_ITEMS
+        if mode == "exact" or (mode == "auto" and not sized) or not len(m):
             return self.index(space)
         with self._knn_lock:
             cached = self._knns.get(space)

@@ -58,7 +58,7 @@ def rescored_topk(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``topk`` of an approximate index: its best rows, every one re-scored exactly (rows past
     the exact head too), in exact order."""
-    rows = top_rows(index.scores(query), k, exclude)
+    rows = top_rows(index.scores(query, boundary=False), k, exclude)  # a query has no boundary
     exact = index.rescore(rows, query)
     order = np.argsort(-exact, kind="stable")
     return rows[order], exact[order]

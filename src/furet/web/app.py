@@ -53,7 +53,8 @@ Every `/v1` response carries `RateLimit-Policy` and `RateLimit` headers (daily q
 def warm_up(home: Furet) -> None:
     """Load every space's vectors and build its index, so that the first round does not wait
     (an int8 index takes ~2 s per 100k vectors to build), then its k-NN index for search by
-    example (read back from disk, or built: ~1 min per 100k vectors)."""
+    example (read back from disk, or built: ~1 min per 100k vectors; spaces above a million items
+    search through their scan)."""
     for step in (Collection.index, Collection.knn):  # every scan first: rounds need them most
         for col in home.collections():
             for space in col.spaces():
