@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import mmap
 import os
 import uuid
 from collections.abc import Iterator
@@ -129,6 +130,9 @@ def mapped_matrix(store: SegmentStore, known: np.ndarray | None = None) -> Vecto
     if len(ids) == 0:
         return VectorMatrix(ids.astype(np.int64), np.zeros((0, store.dim), np.float16))
     vectors = np.memmap(folder / name, dtype=np.float16, mode="r", shape=(len(ids), store.dim))
+    # Rows are read scattered (a round's candidates): without this the kernel maps the pages
+    # around each one too (read-ahead, fault-around), and the process soon holds the file.
+    vectors._mmap.madvise(mmap.MADV_RANDOM)  # type: ignore[attr-defined]
     return VectorMatrix(ids.astype(np.int64), vectors)
 
 
