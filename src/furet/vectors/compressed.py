@@ -25,8 +25,9 @@ space's file, see ``furet.vectors.mapped``) and are read only for the rows that 
 - when a query's error is so large that the candidates exceed ``MAX_CANDIDATES`` rows and
   ``MAX_CANDIDATE_SHARE`` of the collection (a
   space whose variance is not concentrated, or a query orthogonal to it), that query is
-  scored exactly from the full vectors instead: slower, never wrong (``fallbacks`` counts
-  them).
+  scored by the exact scan instead (``ExactIndex``, the reference): slower, never wrong
+  (``fallbacks`` counts them). This happens too when a class has fewer members than
+  ``HEAD``: the head then reaches rows the model cannot tell apart.
 
 Rows added to the space (new segments at the end) are encoded with the same components
 (``extended``); how much of the new rows' variance they hold is watched, and the index says
@@ -44,9 +45,9 @@ import torch
 from furet.domain.selection import smallest
 from furet.vectors.base import rescored_topk
 from furet.vectors.batching import Query, QueryBatcher
-from furet.vectors.exact import exact_rows, rows_float32
+from furet.vectors.exact import ExactIndex, exact_rows, rows_float32
 from furet.vectors.quantized import CHUNK_ROWS, int8_session, quantise, query_codes
-from furet.vectors.reading import read_block, sample_rows, scan_blocks, spread_rows
+from furet.vectors.reading import read_block, sample_rows, spread_rows
 
 #: The kept components hold this share of the sampled variance ...
 EXPLAINED = 0.8
@@ -206,6 +207,7 @@ class CompressedIndex:
         self._err_x = rows_float32(vectors, err_rows)
         self._err_codes = basis.encode(self._err_x).astype(np.float32)
         self._batcher = QueryBatcher(self._score)
+        self._exact: ExactIndex | None = None  # the fallback, built on first use
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -332,8 +334,11 @@ class CompressedIndex:
         return self._batcher.run(w, b)
 
     def exact_scores(self, w: np.ndarray, b: float = 0.0) -> np.ndarray:
-        """Every row scored in float32 from the full vectors, a block at a time."""
-        return scan_blocks(self.vectors, w, b)
+        """The exact scan's scores (``FURET_SCAN=exact``, the reference): a half-precision
+        pass over the full vectors, its head re-scored in float32."""
+        if self._exact is None:
+            self._exact = ExactIndex(self.vectors)
+        return self._exact.scores(w, b)
 
     def rescore(self, rows: np.ndarray, w: np.ndarray, b: float = 0.0) -> np.ndarray:
         """Float32 scores of ``rows`` only."""
