@@ -138,10 +138,26 @@ class _Chunk:
 
 
 @dataclass(frozen=True)
+class _Edges:
+    """Where a ranking's head and band end in the first pass (fixed while the margin grows)."""
+
+    head: float  # the HEAD-th best first-pass score
+    band: float | None  # the BAND-th smallest first-pass distance to the boundary
+    distance: np.ndarray | None  # (n,) first-pass distances to the boundary, with ``band``
+
+    @classmethod
+    def of(cls, approx: np.ndarray, boundary: bool) -> _Edges:
+        head = float(approx[smallest(-approx, HEAD)[-1]])
+        if not boundary:
+            return cls(head, None, None)
+        distance = np.abs(approx)
+        return cls(head, float(distance[smallest(distance, BAND)[-1]]), distance)
+
+
+@dataclass(frozen=True)
 class _Candidates:
     rows: np.ndarray  # sorted
-    head_edge: float  # the HEAD-th best first-pass score
-    band_edge: float | None  # the BAND-th smallest first-pass distance to the boundary
+    edges: _Edges
     margin: float
 
 
@@ -158,16 +174,17 @@ def needed_sigma(approx: np.ndarray, exact: np.ndarray, cand: _Candidates) -> fl
     m = cand.margin
     grow = 2.0 * m / MARGIN_SIGMAS
     head_k = min(HEAD, len(exact))
-    shell = (approx >= cand.head_edge - m) & (approx < cand.head_edge - m / 2)
+    head_edge, band_edge = cand.edges.head, cand.edges.band
+    shell = (approx >= head_edge - m) & (approx < head_edge - m / 2)
     if head_k and shell.any():
         t_k = float(-np.partition(-exact, head_k - 1)[head_k - 1])
         if (exact[shell] >= t_k).any():
             return grow
-    if cand.band_edge is None:
+    if band_edge is None:
         return 0.0
     distance = np.abs(approx)
     band_k = min(BAND, len(exact))
-    shell = (distance <= cand.band_edge + m) & (distance > cand.band_edge + m / 2)
+    shell = (distance <= band_edge + m) & (distance > band_edge + m / 2)
     if band_k and shell.any():
         b_k = float(np.partition(np.abs(exact), band_k - 1)[band_k - 1])
         if (np.abs(exact[shell]) <= b_k).any():
@@ -280,24 +297,17 @@ class CompressedIndex:
         approx = (self._err_codes @ (codes[0].astype(np.float32) - 64)) * step[0] + offset[0]
         return float(np.std(self._err_x @ w32 - approx))
 
-    def candidates(
-        self, approx: np.ndarray, sigma: float, boundary: bool = True
-    ) -> _Candidates | None:
-        """Rows whose exact score may put them in the head (or, with ``boundary``, the band)
-        of the ranking of ``approx`` (error std ``sigma``); None when there are too many."""
-        n = len(approx)
+    def candidates(self, approx: np.ndarray, sigma: float, edges: _Edges) -> _Candidates | None:
+        """Rows whose exact score may put them in the head (or, where ``edges`` has one, the
+        band) of the ranking of ``approx`` (error std ``sigma``); None when too many."""
         margin = float(MARGIN_SIGMAS * sigma)
-        head_edge = float(approx[smallest(-approx, HEAD)[-1]])
-        wanted = approx >= np.float32(head_edge - margin)
-        band_edge = None
-        if boundary:
-            distance = np.abs(approx)
-            band_edge = float(distance[smallest(distance, BAND)[-1]])
-            wanted |= distance <= np.float32(band_edge + margin)
+        wanted = approx >= np.float32(edges.head - margin)
+        if edges.distance is not None and edges.band is not None:
+            wanted |= edges.distance <= np.float32(edges.band + margin)
         count = int(np.count_nonzero(wanted))
-        if count > max(MAX_CANDIDATES, n * MAX_CANDIDATE_SHARE):
+        if count > max(MAX_CANDIDATES, len(approx) * MAX_CANDIDATE_SHARE):
             return None
-        return _Candidates(np.flatnonzero(wanted), head_edge, band_edge, margin)
+        return _Candidates(np.flatnonzero(wanted), edges, margin)
 
     def scores(self, w: np.ndarray, b: float = 0.0, *, boundary: bool = True) -> np.ndarray:
         """``(n,) float32`` scores ``X @ w + b``: exact on the head of the ranking and (with
@@ -315,8 +325,9 @@ class CompressedIndex:
         out = approx.copy()
         sigma = self.error_std(w)
         done = np.zeros(0, np.int64)
+        edges = _Edges.of(approx, boundary)
         for _ in range(WIDENINGS + 1):
-            cand = self.candidates(approx, sigma, boundary)
+            cand = self.candidates(approx, sigma, edges)
             if cand is None:
                 self.fallbacks += 1
                 return self.exact_scores(w, b), None

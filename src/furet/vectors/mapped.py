@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from furet.vectors.segments import SegmentStore, VectorMatrix
+from furet.vectors.segments import SegmentStore, VectorMatrix, write_atomic
 from furet.vectors.stream import LiveSegment, live_segments, read_rows
 
 MAPPED_DIR = "mapped"
@@ -52,15 +52,6 @@ def _locked(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, write: object) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)  # type: ignore[operator]
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _kept(segs: list[LiveSegment], known: np.ndarray | None) -> list[np.ndarray]:
@@ -124,9 +115,9 @@ def mapped_matrix(store: SegmentStore, known: np.ndarray | None = None) -> Vecto
                     with contextlib.suppress(FileNotFoundError):
                         stale.unlink()
         if state is None or len(ids) != int(state["rows"]) or held != current:
-            _write_atomic(folder / _IDS, lambda f: np.save(f, ids.astype(np.int64)))
+            write_atomic(folder / _IDS, lambda f: np.save(f, ids.astype(np.int64)))
             doc = {"file": name, "rows": len(ids), "dim": store.dim, "segments": current}
-            _write_atomic(folder / _STATE, lambda f: f.write(json.dumps(doc).encode()))
+            write_atomic(folder / _STATE, lambda f: f.write(json.dumps(doc).encode()))
     if len(ids) == 0:
         return VectorMatrix(ids.astype(np.int64), np.zeros((0, store.dim), np.float16))
     vectors = np.memmap(folder / name, dtype=np.float16, mode="r", shape=(len(ids), store.dim))

@@ -87,13 +87,3 @@ def mean_rows(vectors: np.ndarray, most: int = 100_000) -> np.ndarray:
             acc += torch.from_numpy(block).double().sum(dim=0).numpy()
         return acc / len(vectors)
     return sample_rows(vectors, most).mean(axis=0, dtype=np.float64)
-
-
-def scan_blocks(vectors: np.ndarray, w: np.ndarray, b: float = 0.0) -> np.ndarray:
-    """``(n,) float32`` exact ``vectors @ w + b``, a block at a time (a map is never held)."""
-    w32 = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
-    out = np.empty(len(vectors), np.float32)
-    for lo, block in blocks(vectors):
-        x = torch.from_numpy(np.ascontiguousarray(block)).float()
-        out[lo : lo + len(block)] = (x @ w32).numpy() + np.float32(b)
-    return out

@@ -13,8 +13,10 @@ import functools
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -34,13 +36,18 @@ class Segment:
     live: np.ndarray  # (n,) bool: False where tombstoned
 
 
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` through ``write(file)`` to a temporary name, synced, then renamed."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with open(tmp, "wb") as f:
-        np.save(f, array)
+        write(f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    write_atomic(path, lambda f: np.save(f, array))
 
 
 class SegmentStore:
