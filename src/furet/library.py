@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,19 @@ from furet.vectors.faiss_knn import (
 from furet.vectors.mapped import mapped_matrix, vector_bytes
 from furet.vectors.reading import mean_rows
 from furet.vectors.segments import SegmentStore, VectorMatrix, gather
+
+#: Background rebuilds of stale compressed indexes, one at a time per process. Its thread is
+#: joined when the interpreter exits (a daemon thread killed inside a native build aborts it).
+_rebuild_runner: ThreadPoolExecutor | None = None
+_rebuild_lock = threading.Lock()
+
+
+def _rebuilds() -> ThreadPoolExecutor:
+    global _rebuild_runner
+    with _rebuild_lock:
+        if _rebuild_runner is None:
+            _rebuild_runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="furet-rebuild")
+        return _rebuild_runner
 
 
 @dataclass(frozen=True)
@@ -219,6 +233,7 @@ class Collection:
         #: Per space: (the matrix it was loaded for, graph and adjacency or None).
         self._graphs: dict[str, tuple[VectorMatrix, tuple[KnnGraph, csr_matrix] | None]] = {}
         self._load_lock = threading.Lock()
+        self._rebuilding: set[str] = set()  # spaces whose stale index is being rebuilt
 
     @property
     def name(self) -> str:
@@ -422,15 +437,20 @@ class Collection:
         self._index_ids[space] = m.item_ids
         if isinstance(old, CompressedIndex) and held is not None and starts_with(m.item_ids, held):
             grown = old.extended(m.vectors)
-            if grown.stale:
-                threading.Thread(target=self._rebuild, args=(space, m), daemon=True).start()
+            if grown.stale and space not in self._rebuilding:
+                self._rebuilding.add(space)
+                _rebuilds().submit(self._rebuild, space, m)
             return grown
         return create_index(m.vectors, s.scan, s.scan_threads)
 
     def _rebuild(self, space: str, m: VectorMatrix) -> None:
         """Build a fresh index over ``m`` and serve it if ``m`` is still the space's matrix."""
         s = self.home.settings
-        fresh = create_index(m.vectors, s.scan, s.scan_threads)
+        try:
+            fresh = create_index(m.vectors, s.scan, s.scan_threads)
+        finally:
+            with self._load_lock:
+                self._rebuilding.discard(space)
         with self._load_lock:
             current = self._indexes.get(space)
             if current is not None and current.vectors is m.vectors:
