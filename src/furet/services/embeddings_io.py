@@ -29,6 +29,7 @@ from furet.catalog.repository import Catalog, FileOutcome, ItemInfo, NewItem
 from furet.errors import InvalidInputError
 from furet.services.ingest import reconcile
 from furet.services.layout import CollectionLayout
+from furet.vectors.reading import read_block
 from furet.vectors.segments import SegmentStore, VectorMatrix
 
 #: Rows of one segment written by an import (ingestion's small segments suit decoding).
@@ -241,7 +242,7 @@ def export_embeddings(
         infos = catalog.item_infos(ids.tolist())
         np.save(
             folder / "img_emb" / f"img_emb_{shard}.npy",
-            np.asarray(m.vectors[start : start + len(ids)], np.float16),
+            np.asarray(read_block(m.vectors, start, start + len(ids)), np.float16),
         )
         table = pa.table(
             {

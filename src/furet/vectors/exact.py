@@ -6,6 +6,10 @@ best ``refine`` rows again in float32 so that the head of every ranking is exact
 queries (a server with many users doing rounds) are gathered into one pass: the first caller to
 get the scan lock scores every waiting query with a float32 matrix product over a float32 copy
 (kept when it fits ``FLOAT32_COPY_BYTES``), which reads memory once for all of them.
+
+A memory-mapped matrix (``furet.vectors.mapped``) is scanned a block at a time with plain file
+reads, never through the map: a pass over a map would make the whole file resident in the
+process (7.1 GB at 10M x 384), and no float32 copy of it is kept.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 
 from furet.vectors.base import top_rows
 from furet.vectors.batching import Query, QueryBatcher
+from furet.vectors.reading import blocks, is_mapped
 
 #: Rows re-scored in float32 after the half-precision pass (covers any page or top-k).
 REFINE = 1024
@@ -36,7 +41,12 @@ class ExactIndex:
         self.vectors = vectors
         self.refine = refine
         self._half = vectors.dtype == np.float16
-        self._t = torch.from_numpy(np.ascontiguousarray(vectors)) if len(vectors) else None
+        self._mapped = is_mapped(vectors)
+        self._t = (
+            torch.from_numpy(np.ascontiguousarray(vectors))
+            if len(vectors) and not self._mapped
+            else None
+        )
         self._f32: np.ndarray | None = None if self._half else vectors
         self._batcher = QueryBatcher(self._score)
 
@@ -45,7 +55,7 @@ class ExactIndex:
 
     def scores(self, w: np.ndarray, b: float = 0.0, *, boundary: bool = True) -> np.ndarray:
         """``(n,) float32`` scores ``X @ w + b``; the best ``refine`` are float32-exact."""
-        if self._t is None:
+        if len(self.vectors) == 0:
             return np.zeros(0, np.float32)
         return self._batcher.run(w, b)
 
@@ -69,18 +79,26 @@ class ExactIndex:
             q.out = out[:, j] + np.float32(q.b)
 
     def _float32(self) -> np.ndarray | None:
+        if self._mapped:
+            return None
         if self._f32 is None and self.vectors.size * 4 <= FLOAT32_COPY_BYTES:
             self._f32 = self.vectors.astype(np.float32)
         return self._f32
 
     def _single(self, w32: np.ndarray) -> np.ndarray:
-        assert self._t is not None
-        if not self._half:
+        if not self._half and not self._mapped:
             return np.asarray(self.vectors @ w32, dtype=np.float32)
         # Unit-norm query in half precision (no overflow), scale restored in float32.
         norm = float(np.linalg.norm(w32)) or 1.0
-        q = torch.from_numpy(w32 / norm).half()
-        out = (self._t @ q).float().numpy() * np.float32(norm)
+        q = torch.from_numpy((w32 / norm).astype(np.float32))
+        q = q.half() if self._half else q
+        if self._t is not None:
+            out = (self._t @ q).float().numpy()
+        else:  # a memory map: a block at a time, read without mapping the file
+            out = np.empty(len(self.vectors), np.float32)
+            for lo, block in blocks(self.vectors):
+                out[lo : lo + len(block)] = (torch.from_numpy(block) @ q).float().numpy()
+        out *= np.float32(norm)
         head = top_rows(out, min(self.refine, len(out)))
         out[head] = exact_rows(self.vectors, head, w32)
         return out

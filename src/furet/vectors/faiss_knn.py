@@ -20,6 +20,7 @@ import numpy as np
 
 from furet.errors import InvalidInputError
 from furet.vectors.exact import exact_rows
+from furet.vectors.reading import read_block
 
 #: The index of a space, beside its segments (with ``.ids.npy``: the item id of each row).
 KNN_FILE = "knn.faiss"
@@ -77,7 +78,8 @@ class FaissKnn:
             raise InvalidInputError("extend needs the same rows and more, in the same order")
         with self._lock:
             for start in range(len(self), len(vectors), ADD_BLOCK):
-                block = np.ascontiguousarray(vectors[start : start + ADD_BLOCK], np.float32)
+                stop = min(start + ADD_BLOCK, len(vectors))
+                block = np.ascontiguousarray(read_block(vectors, start, stop), np.float32)
                 self._index.add(block)
             self.vectors = vectors
 

@@ -28,6 +28,7 @@ import torch
 from furet.vectors.base import rescored_topk, top_rows
 from furet.vectors.batching import Query, QueryBatcher
 from furet.vectors.exact import exact_rows
+from furet.vectors.reading import read_block
 
 #: Rows per ONNX Runtime session (the codes of one session are one protobuf, < 2 GB).
 CHUNK_ROWS = 1 << 18
@@ -74,7 +75,7 @@ def dimension_scales(vectors: np.ndarray) -> np.ndarray:
     """``(dim,) float32`` per-dimension steps: the largest magnitude maps to code 127."""
     peak = torch.zeros(vectors.shape[1])
     for start in range(0, len(vectors), _PEAK_ROWS):
-        block = torch.from_numpy(np.ascontiguousarray(vectors[start : start + _PEAK_ROWS]))
+        block = torch.from_numpy(read_block(vectors, start, min(start + _PEAK_ROWS, len(vectors))))
         peak = torch.maximum(peak, block.abs().amax(dim=0).float())  # float16 max is exact
     out = peak.numpy()
     out[out == 0] = 1.0
@@ -118,7 +119,8 @@ class Int8Index:
             codes_t = torch.empty((vectors.shape[1], hi - lo), dtype=torch.int8)
             for start in range(lo, hi, _QUANTISE_ROWS):  # small blocks stay in cache: 3x faster
                 end = min(start + _QUANTISE_ROWS, hi)
-                codes_t[:, start - lo : end - lo] = quantise(vectors[start:end], inverse).T
+                block = read_block(vectors, start, end)
+                codes_t[:, start - lo : end - lo] = quantise(block, inverse).T
             self._chunks.append((lo, hi, int8_session(codes_t.numpy(), threads)))
         self._batcher = QueryBatcher(self._score)
 

@@ -32,6 +32,11 @@ def _mapped_file(vectors: np.ndarray) -> tuple[str, int] | None:
     return str(root.filename), int(root.offset) + int(start)
 
 
+def is_mapped(vectors: np.ndarray) -> bool:
+    """Whether ``vectors`` are rows of a memory-mapped file (read them with ``blocks``)."""
+    return _mapped_file(vectors) is not None
+
+
 def read_block(vectors: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Rows ``[lo, hi)`` of ``vectors`` as an in-memory array (a new one for a memory map)."""
     source = _mapped_file(vectors)
