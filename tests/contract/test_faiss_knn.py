@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from furet.vectors import faiss_knn
 from furet.vectors.exact import ExactIndex
 from furet.vectors.faiss_knn import FaissKnn
 
@@ -80,3 +81,35 @@ def test_a_saved_index_is_read_back_and_extended(
     assert FaissKnn.load(tmp_path / "knn.faiss", x[:12_000], ids[1:12_001]) is None
     (tmp_path / "knn.faiss").write_bytes(b"torn")
     assert FaissKnn.load(tmp_path / "knn.faiss", x[:12_000], ids[:12_000]) is None
+
+
+def test_wide_vectors_are_searched_in_a_projection(tmp_path: Path) -> None:
+    """Above ``PROJECT_ABOVE`` dimensions the graph runs over ``KNN_DIMS`` principal components
+    (real features' spectra fall: here k^-1.05 within clusters, as lite0's): recall of the
+    exact top-100 still >= 0.95, exact scores, and the projection is saved with the graph."""
+    n, dim = 20_000, faiss_knn.PROJECT_ABOVE + 128
+    rng = np.random.default_rng(3)
+    k = np.arange(1, dim + 1)
+    sd = np.sqrt(k**-1.05 / (k**-1.05).sum()).astype(np.float32)
+    centres = rng.standard_normal((100, dim)).astype(np.float32) * sd * 1.5
+    rotation = np.linalg.qr(rng.standard_normal((dim, dim)))[0].astype(np.float32)
+    x = (centres[rng.integers(0, 100, n)] + rng.standard_normal((n, dim)) * sd) @ rotation
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
+    knn = FaissKnn(x[:15_000])
+    knn.extend(x)
+    assert knn.graph_dims == faiss_knn.KNN_DIMS
+    exact = ExactIndex(x)
+    recalls = []
+    for row in rng.choice(n, 15, replace=False):
+        q = x[row].astype(np.float32) + 0.02 * rng.standard_normal(dim).astype(np.float32)
+        rows, scores = knn.topk(q, 100)
+        ref_rows, _ = exact.topk(q, 100)
+        recalls.append(len(set(rows.tolist()) & set(ref_rows.tolist())) / 100)
+        np.testing.assert_allclose(scores, x[rows].astype(np.float32) @ q, atol=1e-5)
+    assert np.mean(recalls) >= 0.95, recalls
+    ids = np.arange(n, dtype=np.int64)
+    knn.save(tmp_path / "knn.faiss", ids)
+    back = FaissKnn.load(tmp_path / "knn.faiss", x, ids)
+    assert back is not None and back.graph_dims == faiss_knn.KNN_DIMS
+    q = x[123].astype(np.float32)
+    assert back.topk(q, 5)[0].tolist() == knn.topk(q, 5)[0].tolist()

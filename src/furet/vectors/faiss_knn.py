@@ -1,9 +1,15 @@
 """Approximate nearest neighbours for search by example at archive scale, through FAISS.
 
-An HNSW graph (``IndexHNSWSQ``: neighbours found over half-precision copies of the vectors,
-inner product) proposes ``CANDIDATES x k`` rows; their scores are then computed again exactly
-in float32 from the float16 store, so every hit shown carries its exact cosine and the order
-among the candidates is the exact one. Rows added to the space later are added to the graph
+An HNSW graph (``IndexHNSWSQ``: neighbours found over half-precision copies of the vectors)
+proposes ``CANDIDATES x k`` rows; their scores are then computed again exactly in float32
+from the float16 store, so every hit shown carries its exact cosine and the order among the
+candidates is the exact one. Vectors wider than ``PROJECT_ABOVE`` dimensions are first
+projected on the ``KNN_DIMS`` principal components of a sample (``PCAMatrix``; the graph
+then ranks by L2 distance, which for unit vectors orders as the cosine and, unlike the inner
+product, does not change with the centring), and ``PROJECTED_CANDIDATES x k`` rows are
+re-scored: each step of the search reads 256 instead of 1280 values (5x less memory traffic
+and build time; at 200k x 1280 on two generators: 0.8-0.9 ms instead of 2.0 ms for recall@10
+0.98-1.0, build 25 s instead of 75 s). Rows added to the space later are added to the graph
 (``extend``); a graph whose rows no longer prefix the space's is rebuilt. Used by search from
 ``FAISS_MIN_ITEMS`` items on (``FURET_KNN``: ``auto``, ``exact``, ``faiss``); the exact scan
 stays the reference and serves smaller collections.
@@ -20,7 +26,7 @@ import numpy as np
 
 from furet.errors import InvalidInputError
 from furet.vectors.exact import exact_rows
-from furet.vectors.reading import read_block
+from furet.vectors.reading import read_block, sample_rows
 
 #: The index of a space, beside its segments (with ``.ids.npy``: the item id of each row).
 KNN_FILE = "knn.faiss"
@@ -35,6 +41,13 @@ EF_CONSTRUCTION = 80
 EF_SEARCH = 64
 #: Candidates proposed per result wanted (the search breadth too), re-scored exactly.
 CANDIDATES = 1.5
+#: Vectors wider than this are searched in a projection on their ``KNN_DIMS`` principal
+#: components, with ``PROJECTED_CANDIDATES`` candidates per result re-scored exactly.
+PROJECT_ABOVE = 384
+KNN_DIMS = 256
+PROJECTED_CANDIDATES = 3.0
+#: Rows of the sample the projection is fitted on.
+PCA_SAMPLE = 65_536
 #: Rows added to the graph per call while building (bounded float32 copies).
 ADD_BLOCK = 65_536
 
@@ -48,8 +61,8 @@ class FaissKnn:
             raise InvalidInputError(f"vectors must be (n, dim), got {vectors.shape}")
         self.vectors = vectors
         self.dim = int(vectors.shape[1])
-        if threads:
-            faiss.omp_set_num_threads(threads)
+        #: OpenMP threads of a build or an extension (0: the cores).
+        self.threads = threads or os.cpu_count() or 1
         self._lock = threading.Lock()
         #: Rows of this index that its file on disk holds (``save``, ``load``).
         self.persisted = 0
@@ -58,25 +71,25 @@ class FaissKnn:
             self.persisted = int(index.ntotal)
             self.extend(vectors)
             return
-        self._index = faiss.IndexHNSWSQ(
-            self.dim,
-            faiss.ScalarQuantizer.QT_fp16,  # type: ignore[arg-type]  # the stubs say otherwise
-            HNSW_M,
-            faiss.METRIC_INNER_PRODUCT,
-        )
-        self._index.hnsw.efConstruction = EF_CONSTRUCTION
-        self._index.hnsw.efSearch = EF_SEARCH
-        self._index.train(np.zeros((1, self.dim), np.float32))  # fp16 needs no training
+        self._index = _new_index(vectors)
         self.extend(vectors)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+    @property
+    def graph_dims(self) -> int:
+        """The dimension the graph is searched in (``KNN_DIMS`` when projected)."""
+        if isinstance(self._index, faiss.IndexPreTransform):
+            return int(self._index.index.d)
+        return self.dim
 
     def extend(self, vectors: np.ndarray) -> None:
         """Add the rows of ``vectors`` beyond those indexed (``vectors`` extends the old)."""
         if vectors.shape[1] != self.dim or len(vectors) < len(self):
             raise InvalidInputError("extend needs the same rows and more, in the same order")
         with self._lock:
+            faiss.omp_set_num_threads(self.threads)  # this thread's parallel regions only
             for start in range(len(self), len(vectors), ADD_BLOCK):
                 stop = min(start + ADD_BLOCK, len(vectors))
                 block = np.ascontiguousarray(read_block(vectors, start, stop), np.float32)
@@ -122,8 +135,15 @@ class FaissKnn:
         if q.shape[1] != self.dim:
             raise InvalidInputError(f"query has dimension {q.shape[1]}, expected {self.dim}")
         skip = 0 if exclude is None else len(exclude)
-        want = min(len(self), int(CANDIDATES * k) + skip)
+        projected = isinstance(self._index, faiss.IndexPreTransform)
+        breadth = PROJECTED_CANDIDATES if projected else CANDIDATES
+        want = min(len(self), int(breadth * k) + skip)
         params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, want))  # type: ignore[attr-defined]
+        if projected:
+            params = faiss.SearchParametersPreTransform(index_params=params)  # type: ignore[call-arg]
+        # One query runs on one thread: a team of OpenMP threads for it only waits for the
+        # others (1.65 -> 11.3 ms at 60k x 1280 with the second core busy).
+        faiss.omp_set_num_threads(1)
         _, found = self._index.search(q, want, params=params)
         rows = found[0][found[0] >= 0].astype(np.int64)
         if exclude is not None and len(exclude):
@@ -131,6 +151,30 @@ class FaissKnn:
         scores = exact_rows(self.vectors, rows, q[0])
         order = np.lexsort((rows, -scores))[:k]
         return rows[order], scores[order]
+
+
+def _new_index(vectors: np.ndarray) -> faiss.Index:
+    """An empty HNSW graph for rows like ``vectors``: over their projection on ``KNN_DIMS``
+    principal components (L2) when they are wider than ``PROJECT_ABOVE`` (and number at least
+    their dimension, for a full covariance), else over the rows themselves (inner product)."""
+    dim = int(vectors.shape[1])
+    projected = dim > PROJECT_ABOVE and len(vectors) >= dim
+    graph = faiss.IndexHNSWSQ(
+        KNN_DIMS if projected else dim,
+        faiss.ScalarQuantizer.QT_fp16,  # type: ignore[arg-type]  # the stubs say otherwise
+        HNSW_M,
+        faiss.METRIC_L2 if projected else faiss.METRIC_INNER_PRODUCT,
+    )
+    graph.hnsw.efConstruction = EF_CONSTRUCTION
+    graph.hnsw.efSearch = EF_SEARCH
+    if not projected:
+        graph.train(np.zeros((1, dim), np.float32))  # fp16 needs no training
+        return graph
+    pca = faiss.PCAMatrix(dim, KNN_DIMS)
+    pca.train(np.ascontiguousarray(sample_rows(vectors, PCA_SAMPLE), np.float32))
+    index = faiss.IndexPreTransform(pca, graph)
+    index.train(np.zeros((1, dim), np.float32))  # the projection is trained, fp16 needs none
+    return index
 
 
 def _ids_path(path: Path) -> Path:
